@@ -1,0 +1,53 @@
+/**
+ * Named errors. Every error phimq raises is a `PhimqError` with a stable
+ * string `code`; `docs/errors.md` lists each code and a test keeps the two in
+ * step. Messages are short, lower-case, and never carry payloads, PHI,
+ * passwords or full certificate subjects. Retired codes are never reused.
+ */
+export class PhimqError extends Error {
+  readonly code: string = 'PHIMQ_ERROR'
+  /** The MQTT reason code, when the failure reaches the wire. */
+  readonly reasonCode: number | undefined = undefined
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+/** The configuration file is missing, unreadable, or fails the schema. */
+export class ConfigError extends PhimqError {
+  override readonly code = 'PHIMQ_CONFIG_INVALID'
+}
+
+/** A listener is configured in a way the security rules forbid. */
+export class InsecureListenerError extends PhimqError {
+  override readonly code = 'PHIMQ_LISTENER_INSECURE'
+}
+
+/** A listener could not bind its address. */
+export class ListenError extends PhimqError {
+  override readonly code = 'PHIMQ_LISTEN_FAILED'
+}
+
+/** A packet broke the MQTT specification; the connection is closed. */
+export class ProtocolViolationError extends PhimqError {
+  override readonly code = 'PHIMQ_PROTOCOL_VIOLATION'
+  override readonly reasonCode: number
+
+  constructor(message: string, reasonCode: number, options?: ErrorOptions) {
+    super(message, options)
+    this.reasonCode = reasonCode
+  }
+}
+
+/** A packet declared a size above the negotiated maximum. */
+export class PacketTooLargeError extends PhimqError {
+  override readonly code = 'PHIMQ_PACKET_TOO_LARGE'
+  override readonly reasonCode = 0x95
+}
+
+/** The store failed to read or write. */
+export class StoreError extends PhimqError {
+  override readonly code = 'PHIMQ_STORE_FAILED'
+}
