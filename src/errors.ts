@@ -51,3 +51,13 @@ export class PacketTooLargeError extends PhimqError {
 export class StoreError extends PhimqError {
   override readonly code = 'PHIMQ_STORE_FAILED'
 }
+
+/** The store's master key is missing, malformed, or does not open the stored data keys. */
+export class MasterKeyError extends PhimqError {
+  override readonly code = 'PHIMQ_MASTER_KEY_INVALID'
+}
+
+/** The store's database is held by another process (a running broker). */
+export class StoreBusyError extends PhimqError {
+  override readonly code = 'PHIMQ_STORE_BUSY'
+}
