@@ -115,6 +115,8 @@ export class SqliteStore implements Store {
   #chain: Promise<void> = Promise.resolve()
   #sweepTimer: TimerHandle | undefined
   #closed = false
+  #batches = 0
+  #writes = 0
 
   constructor(options: SqliteStoreOptions) {
     this.#options = options
@@ -275,6 +277,11 @@ export class SqliteStore implements Store {
     this.#schedule()
   }
 
+  /** Committed transactions and the writes in them, since open. */
+  stats(): { batches: number; writes: number } {
+    return { batches: this.#batches, writes: this.#writes }
+  }
+
   /** Delete expired rows now (the periodic sweep calls this too). */
   async sweep(): Promise<SweepCounts> {
     await this.#committed()
@@ -419,20 +426,7 @@ export class SqliteStore implements Store {
       const db = this.#db
       if (!db) throw new StoreError('store is closed')
       const sql = this.#statements()
-      db.transaction(() => {
-        newKeys.forEach((k, i) => {
-          sql.insertKey.run(
-            k.id,
-            k.tenant ?? null,
-            k.purpose,
-            k.state,
-            k.createdAt,
-            this.#options.masterKey.id,
-            wrapped[i],
-          )
-        })
-        for (const op of batch.ops) op()
-      })()
+      if (batch.ops.length + newKeys.length > 0) this.#runBatch(db, sql, batch, newKeys, wrapped)
     } catch (err) {
       // Nothing of the batch is durable: its acknowledgements never leave,
       // so clients resend. Keys go back to be written with the next batch.
@@ -447,6 +441,32 @@ export class SqliteStore implements Store {
         this.#log.error({ event: 'store.callback-failed', err: errorName(err) }, 'callback failed')
       }
     }
+  }
+
+  /** One transaction: new wrapped keys first, then the batch's writes in order. */
+  #runBatch(
+    db: BetterSqlite3.Database,
+    sql: Statements,
+    batch: Batch,
+    newKeys: DataKey[],
+    wrapped: Buffer[],
+  ): void {
+    db.transaction(() => {
+      newKeys.forEach((k, i) => {
+        sql.insertKey.run(
+          k.id,
+          k.tenant ?? null,
+          k.purpose,
+          k.state,
+          k.createdAt,
+          this.#options.masterKey.id,
+          wrapped[i],
+        )
+      })
+      for (const op of batch.ops) op()
+    })()
+    this.#batches++
+    this.#writes += batch.ops.length
   }
 
   /** Resolves once every write issued so far is committed. */
