@@ -9,6 +9,7 @@ import type { Logger } from './broker/logger.js'
 import { silentLogger } from './broker/logger.js'
 import type { LoadedConfig } from './config/load.js'
 import { MemoryStore } from './store/memory-store.js'
+import { sqliteStoreFromConfig } from './store/sqlite-from-config.js'
 import type { Store } from './store/store.js'
 import { type RunningListener, startTcpListener } from './transport/tcp-listener.js'
 
@@ -24,10 +25,12 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
-function buildStore(loaded: LoadedConfig): Store {
+function buildStore(loaded: LoadedConfig, logger: Logger): Store {
   switch (loaded.config.store.type) {
     case 'memory':
       return new MemoryStore()
+    case 'sqlite':
+      return sqliteStoreFromConfig(loaded, { logger })
   }
 }
 
@@ -49,7 +52,7 @@ export async function startServer(
   const audit = options.audit ?? buildAudit(loaded)
   const broker = new Broker({
     nodeId: config.nodeId,
-    store: buildStore(loaded),
+    store: buildStore(loaded, log),
     audit,
     logger: log,
     limits: config.limits,

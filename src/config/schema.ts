@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { DEFAULT_LIMITS } from '../broker/limits.js'
+import { memoryStoreSchema, sqliteStoreSchema } from './store.js'
 
 export const ENVIRONMENTS = ['dev', 'test', 'prod'] as const
 
@@ -73,9 +74,7 @@ export const limitsSchema = z.strictObject({
     .default(DEFAULT_LIMITS.maxKeepAliveSeconds),
 })
 
-export const storeSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('memory') }),
-])
+export const storeSchema = z.discriminatedUnion('type', [memoryStoreSchema, sqliteStoreSchema])
 
 export const auditSchema = z.strictObject({
   /** `memory` keeps events in the process (tests); `jsonl` appends to `path`. */

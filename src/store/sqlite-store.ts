@@ -102,6 +102,7 @@ type Sealed = { keyId: number; record: Buffer }
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite'
+  readonly durable = true
   readonly #options: SqliteStoreOptions
   readonly #clock: Clock
   readonly #log: Logger
