@@ -278,6 +278,13 @@ export class SqliteStore implements Store {
     this.#schedule()
   }
 
+  /** The `synchronous` level in force: `normal` or `full`. */
+  synchronousMode(): SynchronousMode {
+    const db = this.#db
+    if (!db) throw new StoreError('store is not open')
+    return db.pragma('synchronous', { simple: true }) === 2 ? 'full' : 'normal'
+  }
+
   /** Committed transactions and the writes in them, since open. */
   stats(): { batches: number; writes: number } {
     return { batches: this.#batches, writes: this.#writes }

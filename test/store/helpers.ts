@@ -16,6 +16,8 @@ export interface SqliteFixture {
   readonly dir: string
   readonly path: string
   readonly masterKey: LocalMasterKey
+  /** The master key's bytes as hex, to hand to a child process. */
+  readonly masterKeyHex: string
   make(extra?: Partial<SqliteStoreOptions>): SqliteStore
   cleanup(): Promise<void>
 }
@@ -24,11 +26,13 @@ export interface SqliteFixture {
 export async function sqliteFixture(defaults: { clock?: Clock } = {}): Promise<SqliteFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'phimq-store-'))
   const path = join(dir, 'store.db')
-  const masterKey = new LocalMasterKey(randomBytes(32))
+  const raw = randomBytes(32)
+  const masterKey = new LocalMasterKey(raw)
   return {
     dir,
     path,
     masterKey,
+    masterKeyHex: raw.toString('hex'),
     make: (extra = {}) => new SqliteStore({ path, masterKey, ...defaults, ...extra }),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   }
