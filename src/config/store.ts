@@ -26,7 +26,7 @@ export const sqliteStoreSchema = z
      * `full`: synchronous=FULL, also survives power loss; slower commits.
      */
     synchronous: z.enum(['normal', 'full']).default('normal'),
-    /** File holding the 32-byte master key (raw, hex or base64); relative to the config file. */
+    /** File holding the 32-byte master key (hex or base64); relative to the config file. */
     masterKeyFile: z.string().min(1).optional(),
     /** Environment variable holding the master key (hex or base64). */
     masterKeyEnv: z

@@ -73,19 +73,18 @@ export class LocalMasterKey implements MasterKeyProvider {
 }
 
 /**
- * Read a master key: 32 raw bytes, or 64 hex digits, or base64 of 32 bytes
- * (surrounding whitespace ignored).
+ * Read a master key written as text: 64 hex digits or base64 of 32 bytes,
+ * surrounding whitespace ignored. Raw bytes are refused: a 32-character
+ * passphrase would pass for a key.
  */
 export function parseMasterKey(raw: Buffer | string): Buffer {
-  const buf = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw
-  if (buf.length === AES_KEY_BYTES) return Buffer.from(buf)
-  const text = buf.toString('utf8').trim()
+  const text = (typeof raw === 'string' ? raw : raw.toString('utf8')).trim()
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex')
   if (/^[A-Za-z0-9+/]{43}=?$/.test(text)) {
     const key = Buffer.from(text, 'base64')
     if (key.length === AES_KEY_BYTES) return key
   }
-  throw new MasterKeyError('master key must be 32 bytes, as raw bytes, 64 hex digits or base64')
+  throw new MasterKeyError('master key must be 32 bytes written as 64 hex digits or base64')
 }
 
 /** The master key from a file (C: keep it off the data disk, mode 0600). */
