@@ -75,6 +75,15 @@ export type AuditEvent =
     })
   | (Base<'will.published'> & { clientId: string; topic: string })
   | (Base<'will.denied'> & { clientId: string; topic: string; rule: string })
+  /** A tenant's data keys were destroyed (crypto-erase); `tenant` absent = the default key. */
+  | (Base<'store.tenant-erased'> & {
+      tenant?: string | undefined
+      keys: number
+      records: number
+      sessions: number
+    })
+  | (Base<'store.key-rotated'> & { tenant?: string | undefined; keyId: number })
+  | (Base<'store.reencrypted'> & { records: number; dropped: number; deletedKeys: number[] })
 
 export type AuditEventType = AuditEvent['type']
 
