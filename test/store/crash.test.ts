@@ -20,7 +20,9 @@ import mqtt, { type MqttClient } from 'mqtt'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 const MESSAGES = 600
-const KILLS = 4
+/** Kills while publishing, then while the subscriber drains its queue. */
+const PUBLISH_KILLS = 3
+const DRAIN_KILLS = 2
 const WINDOW = 16
 
 async function freePort(): Promise<number> {
@@ -163,10 +165,10 @@ describe('SQLite store under SIGKILL', () => {
       publishMore()
 
       // Kill at random points under load, restart each time.
-      for (let k = 0; k < KILLS; k++) {
+      for (let k = 0; k < PUBLISH_KILLS; k++) {
         const target = Math.min(
           MESSAGES - 1,
-          acked.size + 20 + Math.floor(Math.random() * (MESSAGES / (KILLS + 1))),
+          acked.size + 20 + Math.floor(Math.random() * (MESSAGES / (PUBLISH_KILLS + 1))),
         )
         while (acked.size < target) await sleep(2)
         await sleep(Math.floor(Math.random() * 15))
@@ -178,30 +180,39 @@ describe('SQLite store under SIGKILL', () => {
 
       const deadline = Date.now() + 30_000
       while (acked.size + failed.size < MESSAGES && Date.now() < deadline) await sleep(20)
-      const context = `kills after ${killPoints.join(', ')} acks`
-      assert.equal(failed.size, 0, `publishes that failed: ${[...failed]} (${context})`)
-      assert.equal(acked.size, MESSAGES, `acknowledged ${acked.size} (${context})`)
+      const context = (): string => `kills at ${killPoints.join(', ')} (acks; negative: deliveries)`
+      assert.equal(failed.size, 0, `publishes that failed: ${[...failed]} (${context()})`)
+      assert.equal(acked.size, MESSAGES, `acknowledged ${acked.size} (${context()})`)
       await pub.endAsync()
 
-      // Drain the subscriber's queue.
+      // Drain the subscriber's queue, killing the broker on the way too.
       const counts = new Map<number, number>()
-      const drain = connect(url, 'crash-sub', { reconnectPeriod: 0 })
+      const drain = connect(url, 'crash-sub', { reconnectPeriod: 100 })
       clients.push(drain)
+      drain.on('error', () => {})
       drain.on('message', (_topic, payload) => {
         const seq = Number(payload.toString())
         counts.set(seq, (counts.get(seq) ?? 0) + 1)
       })
       await connected(drain)
+      for (let k = 0; k < DRAIN_KILLS; k++) {
+        const target = counts.size + 1 + Math.floor(Math.random() * (MESSAGES / 4))
+        while (counts.size < Math.min(target, MESSAGES - 1)) await sleep(1)
+        killPoints.push(-counts.size)
+        await broker.kill()
+        await broker.start()
+        await connected(drain)
+      }
       let seen = -1
       while (seen !== counts.size) {
         seen = counts.size
-        await sleep(500)
+        await sleep(700)
       }
 
       const lost = [...acked].filter((seq) => !counts.has(seq))
       const duplicatedQos2 = [...counts].filter(([seq, n]) => seq % 2 === 0 && n > 1)
-      assert.deepEqual(lost, [], `acknowledged but lost (${context})`)
-      assert.deepEqual(duplicatedQos2, [], `QoS 2 delivered twice (${context})`)
+      assert.deepEqual(lost, [], `acknowledged but lost (${context()})`)
+      assert.deepEqual(duplicatedQos2, [], `QoS 2 delivered twice (${context()})`)
     } finally {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})))
       await broker.stop()
