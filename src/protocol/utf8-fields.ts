@@ -347,7 +347,13 @@ function checkString(raw: Buffer, pos: number, end: number, field: string, versi
   if (stringEnd > end) return pastEnd(field)
   if (stringEnd === pos + 2) return stringEnd
 
-  const bytes = raw.subarray(pos + 2, stringEnd)
+  // Short ASCII strings (most topics) are settled by one pass in JS, which
+  // costs less than making a view for the native check.
+  const from = pos + 2
+  if (stringEnd - from <= ASCII_SCAN_MAX_BYTES && isPlainAscii(raw, from, stringEnd)) {
+    return stringEnd
+  }
+  const bytes = raw.subarray(from, stringEnd)
   if (!isUtf8(bytes)) {
     const rule = version === 5 ? '[MQTT-1.5.4-1]' : '[MQTT-1.5.3-1]'
     return malformed(rule, `${field} is not well-formed utf-8`)
@@ -357,6 +363,18 @@ function checkString(raw: Buffer, pos: number, end: number, field: string, versi
     return malformed(rule, `${field} contains u+0000`)
   }
   return stringEnd
+}
+
+/** Strings up to this length are first scanned in JS for plain ASCII. */
+const ASCII_SCAN_MAX_BYTES = 256
+
+/** Every byte in 0x01..0x7F: well-formed UTF-8 without U+0000. */
+function isPlainAscii(raw: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const byte = raw[i]!
+    if (byte === 0 || byte > 0x7f) return false
+  }
+  return true
 }
 
 function skipBinary(raw: Buffer, pos: number, end: number, field: string): Step {
