@@ -165,6 +165,27 @@ describe('UTF-8 Encoded Strings in 5.0 packets', () => {
     assert.equal(checkPacketStrings(connect({ version: 5, clientId: text }), 5), undefined)
   })
 
+  it('[MQTT-1.5.4-2] U+0000 is found at either end of short and long strings', () => {
+    for (const size of [1, 255, 256, 257, 4000]) {
+      const head = publish({ version: 5, topic: bytes(0, 'a'.repeat(size)) })
+      const tail = publish({ version: 5, topic: bytes('a'.repeat(size), 0) })
+      expectViolation(checkPacketStrings(head, 5), 0x81, '[MQTT-1.5.4-2]')
+      expectViolation(checkPacketStrings(tail, 5), 0x81, '[MQTT-1.5.4-2]')
+    }
+  })
+
+  it('[MQTT-1.5.4-1] ill-formed bytes are found at the end of long strings', () => {
+    for (const size of [255, 256, 5000]) {
+      const raw = subscribe(5, [bytes('a'.repeat(size), SURROGATE)])
+      expectViolation(checkPacketStrings(raw, 5), 0x81, '[MQTT-1.5.4-1]')
+    }
+  })
+
+  it('a Topic Name of 65,535 well-formed bytes passes', () => {
+    const raw = publish({ version: 5, topic: 'é'.repeat(32_767).concat('a') })
+    assert.equal(checkPacketStrings(raw, 5), undefined)
+  })
+
   it('a binary Password and Will Payload may hold any bytes, including 00 and FF', () => {
     const will = { topic: 'w', payload: bytes(0, 0xff, SURROGATE) }
     const raw = connect({ version: 5, will, username: 'u', password: bytes(0, 0xff) })
