@@ -147,8 +147,9 @@ export function checkInboundProperties(packet: Packet, version: 4 | 5): Violatio
  * name are grouped together. A name whose first value is the empty string
  * loses that value when the name repeats. Order across names is therefore
  * not the order received [MQTT-3.3.2-18].
- * TODO(#2): take User Properties from the raw bytes (`readUserProperties`
- * in utf8-fields.ts) where order must be kept exactly.
+ * TODO(#2): where order must be kept exactly, the core should take User
+ * Properties from the raw bytes: `readPublishUserProperties` and
+ * `readWillUserProperties` in utf8-fields.ts.
  */
 export function userPropertyPairs(props: UserProperties | undefined): Array<[string, string]> {
   const pairs: Array<[string, string]> = []

@@ -65,6 +65,26 @@ export function readPublishUserProperties(raw: Buffer): Array<[string, string]> 
   return readUserPropertySection(raw, pos)
 }
 
+/**
+ * The User Properties of the Will Properties of a checked 5.0 CONNECT, in
+ * the order received [MQTT-3.1.3-10]; empty without a will. Call only on a
+ * packet that passed {@link checkPacketStrings}.
+ */
+export function readWillUserProperties(raw: Buffer): Array<[string, string]> {
+  const start = fixedHeaderEnd(raw)
+  if (typeof start !== 'number') return []
+
+  const level = start + 2 + raw.readUInt16BE(start)
+  const flags = raw[level + 1]!
+  if ((raw[level]! & 0x7f) !== 5 || (flags & 0x04) === 0) return []
+
+  // Skip the CONNECT properties and the Client Identifier.
+  const propertiesAt = level + 4
+  const length = readVbi(raw, propertiesAt, raw.length)
+  const clientIdAt = propertiesAt + vbiSize(length) + length
+  return readUserPropertySection(raw, clientIdAt + 2 + raw.readUInt16BE(clientIdAt))
+}
+
 function walkPacket(raw: Buffer, pos: number, end: number, version: 4 | 5): Step {
   const type = raw[0]! >> 4
   switch (type) {
@@ -223,6 +243,8 @@ function walkPropertiesToEnd(raw: Buffer, pos: number, end: number, ctx: number,
  * here, once-only properties must not repeat, numbers must be in range.
  */
 function walkProperties(raw: Buffer, pos: number, end: number, context: number): Step {
+  // No properties is a Property Length of 0, never an absent one [MQTT-2.2.2-1].
+  if (pos >= end) return malformed('[MQTT-2.2.2-1]', 'property length missing')
   const length = readVbi(raw, pos, end)
   if (length < 0) return badVbi(length, 'property length')
   const start = pos + vbiSize(length)

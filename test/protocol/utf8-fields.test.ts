@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { checkPacketStrings, readPublishUserProperties } from '../../src/protocol/utf8-fields.js'
+import {
+  checkPacketStrings,
+  readPublishUserProperties,
+  readWillUserProperties,
+} from '../../src/protocol/utf8-fields.js'
 import type { Violation } from '../../src/protocol/violation.js'
 import { mustParse } from './parse.js'
 import {
@@ -244,6 +248,16 @@ describe('lengths inside the packet', () => {
     expectViolation(checkPacketStrings(raw, 5), 0x81, 'MQTT-5.0 1.5', 'user name length')
   })
 
+  it('[MQTT-2.2.2-1] a 5.0 PUBLISH, SUBSCRIBE or CONNECT without a Property Length is 0x81', () => {
+    const cases = [
+      packet(0x30, str('t')),
+      packet(0x32, str('t'), u16(1)),
+      packet(0x82, u16(1)),
+      packet(0x10, str('MQTT'), 5, 0x02, u16(60)),
+    ]
+    for (const raw of cases) expectViolation(checkPacketStrings(raw, 5), 0x81, '[MQTT-2.2.2-1]')
+  })
+
   it('a Property Length past the packet end is 0x81', () => {
     const raw = packet(0x30, str('t'), vbi(50), 0x23, u16(1))
     expectViolation(checkPacketStrings(raw, 5), 0x81, 'MQTT-5.0 2.2.2.1', 'property length')
@@ -374,5 +388,34 @@ describe('User Properties read from the raw PUBLISH', () => {
 
   it('a PUBLISH without properties has no User Properties', () => {
     assert.deepEqual(readPublishUserProperties(publish({ version: 5, topic: 't' })), [])
+  })
+
+  it('[MQTT-3.1.3-10] Will User Properties keep the received order', () => {
+    const will = {
+      topic: 'w',
+      properties: props(
+        userProp('2', 'a'),
+        bytes(0x18, [0, 0, 0, 1]),
+        userProp('z', 'b'),
+        userProp('2', 'c'),
+      ),
+    }
+    const raw = connect({
+      version: 5,
+      properties: props(userProp('conn', 'x'), 0x11, [0, 0, 0, 9]),
+      will,
+      username: 'u',
+    })
+    assert.equal(checkPacketStrings(raw, 5), undefined)
+    assert.deepEqual(readWillUserProperties(raw), [
+      ['2', 'a'],
+      ['z', 'b'],
+      ['2', 'c'],
+    ])
+  })
+
+  it('a CONNECT without a will, or a 3.1.1 one, has no Will User Properties', () => {
+    assert.deepEqual(readWillUserProperties(connect({ version: 5 })), [])
+    assert.deepEqual(readWillUserProperties(connect({ version: 4, will: { topic: 'w' } })), [])
   })
 })
