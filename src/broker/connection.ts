@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream'
 import type { Actor } from '../audit/events.js'
 import {
   createParser,
+  decodeFast,
   encodeBarePublish,
   encodePacket,
   type Packet,
@@ -169,6 +170,14 @@ export class Connection {
       return
     }
     this.#currentRaw = raw
+    if (this.state === 'open') {
+      const fast = decodeFast(raw, this.version)
+      if (fast) {
+        dispatchPacket(this, fast)
+        this.#currentRaw = undefined
+        return
+      }
+    }
     this.#parseError = undefined
     this.#parser.parse(raw)
     this.#currentRaw = undefined

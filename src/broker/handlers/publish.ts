@@ -26,7 +26,8 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   const packetId = packet.messageId ?? 0
   const session = conn.session
   if (!session) return
-  if (qos > 0 && conn.inboundUnacked >= broker.limits.receiveMaximum) {
+  // 3.1.1 has no Receive Maximum; its publishers are not held to ours.
+  if (qos > 0 && conn.version === 5 && conn.inboundUnacked >= broker.limits.receiveMaximum) {
     conn.violation(ReasonCode.ReceiveMaximumExceeded, 'MQTT-3.3.4-9', 'receive maximum')
     return
   }
