@@ -314,13 +314,18 @@ export class Connection {
     return true
   }
 
+  /** No store commit to wait for and no earlier acknowledgement queued. */
+  get canAcknowledgeNow(): boolean {
+    return this.pendingAcks === 0 && !this.broker.store.durable
+  }
+
   /**
    * Send an acknowledgement once the store has committed what came before
    * it; acknowledgements leave in the order their packets arrived
    * [MQTT-4.6.0-2, MQTT-4.6.0-3].
    */
   acknowledge(send: () => void): void {
-    if (this.pendingAcks === 0 && !this.broker.store.durable) {
+    if (this.canAcknowledgeNow) {
       send()
       return
     }

@@ -61,6 +61,12 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   conn.inboundUnacked++
   if (qos === 1) {
     const code = matched === 0 && conn.version === 5 ? ReasonCode.NoMatchingSubscribers : 0
+    if (conn.canAcknowledgeNow) {
+      // The common case (nothing to wait for) takes no closure per message.
+      conn.inboundUnacked--
+      sendPuback(conn, packetId, code)
+      return
+    }
     conn.acknowledge(() => {
       conn.inboundUnacked = Math.max(0, conn.inboundUnacked - 1)
       sendPuback(conn, packetId, code)
