@@ -321,11 +321,16 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
       })
     })
 
-    it('sets, replaces and clears wills with their due time', async () => {
+    it('sets, replaces and clears wills with their due time and will expiry', async () => {
       await withHarness(makeStore, async ({ store, restart }) => {
         for (const id of ODD_IDS) store.saveSession(session(id))
         const will = (text: string, dueAt: number): WillRecord => ({
-          message: message('devices/offline', text, { qos: 1, origin: 'x' }),
+          message: message('devices/offline', text, {
+            qos: 1,
+            origin: 'x',
+            willExpirySeconds: 30,
+            properties: { contentType: 'text/plain', correlationData: Buffer.from([1, 2]) },
+          }),
           dueAt,
         })
         store.setWill('__proto__', will('first', T0 + 1))
