@@ -83,6 +83,8 @@ export type AuditEvent =
       sessions: number
     })
   | (Base<'store.key-rotated'> & { tenant?: string | undefined; keyId: number })
+  /** Master key ids are fingerprints, never key material. */
+  | (Base<'store.master-key-rotated'> & { from: string; to: string; keys: number })
   | (Base<'store.reencrypted'> & { records: number; dropped: number; deletedKeys: number[] })
 
 export type AuditEventType = AuditEvent['type']

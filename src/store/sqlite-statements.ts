@@ -13,6 +13,7 @@ const SQL = {
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
   setKeyState: 'UPDATE data_keys SET state = ? WHERE id = ?',
   deleteKey: 'DELETE FROM data_keys WHERE id = ?',
+  rewrapKey: 'UPDATE data_keys SET wrapped = ?, master_key_id = ? WHERE id = ?',
   countByKey: `SELECT key_id, count(*) AS n FROM queue GROUP BY key_id
        UNION ALL SELECT key_id, count(*) FROM retained GROUP BY key_id
        UNION ALL SELECT key_id, count(*) FROM wills GROUP BY key_id`,

@@ -17,18 +17,38 @@ import type { Clock, TimerHandle } from '../broker/clock.js'
 import { systemClock } from '../broker/clock.js'
 import type { Logger } from '../broker/logger.js'
 import { silentLogger } from '../broker/logger.js'
-import type { Identity, Message, ProtocolVersion } from '../broker/types.js'
+import type { Message } from '../broker/types.js'
 import { MasterKeyError, StoreError } from '../errors.js'
 import {
   type DataKey,
   KeyRing,
-  type KeyState,
   type MasterKeyProvider,
   openRecord,
   sealRecord,
   wrapContext,
 } from './crypto.js'
 import { decodeMessage, encodeMessage } from './record-codec.js'
+import {
+  type EraseResult,
+  type KeyInfo,
+  type ReencryptOptions,
+  type ReencryptResult,
+  SqliteKeyAdmin,
+} from './sqlite-keys.js'
+import {
+  deleteClient,
+  groupBy,
+  type KeyRow,
+  type QueueRow,
+  queueContext,
+  type RetainedRow,
+  retainedContext,
+  type SessionRow,
+  sessionExpiresAt,
+  sessionOf,
+  type WillRow,
+  willContext,
+} from './sqlite-rows.js'
 import { openDatabase, type SynchronousMode } from './sqlite-schema.js'
 import { prepareStatements, type Statements } from './sqlite-statements.js'
 import type {
@@ -41,8 +61,14 @@ import type {
   WillRecord,
 } from './store.js'
 
-/** Session Expiry Interval meaning "never" (MQTT 5 section 3.1.2.11.2). */
-export const SESSION_EXPIRY_NEVER_SECONDS = 0xffff_ffff
+export type {
+  EraseResult,
+  KeyInfo,
+  ReencryptOptions,
+  ReencryptProgress,
+  ReencryptResult,
+} from './sqlite-keys.js'
+export { SESSION_EXPIRY_NEVER_SECONDS } from './sqlite-rows.js'
 
 /** How often expired rows are looked for while running. */
 export const DEFAULT_SWEEP_INTERVAL_MS = 60_000
@@ -63,36 +89,6 @@ export interface SqliteStoreOptions {
   readonly retainedTenant?: ((message: Message) => string | undefined) | undefined
 }
 
-/** A data key as `phimq store keys` shows it: never the key itself. */
-export interface KeyInfo {
-  readonly id: number
-  readonly tenant: string | undefined
-  readonly purpose: 'data' | 'index'
-  readonly state: KeyState
-  readonly createdAt: number
-  /** Sealed records that name this key. */
-  readonly records: number
-}
-
-export interface ReencryptProgress {
-  readonly done: number
-  readonly total: number
-}
-
-export interface ReencryptResult {
-  readonly reencrypted: number
-  /** Unreadable records met on the way, deleted. */
-  readonly dropped: number
-  /** Retired keys deleted because nothing used them any more. */
-  readonly deletedKeys: readonly number[]
-}
-
-export interface EraseResult {
-  readonly keys: number
-  readonly records: number
-  readonly sessions: number
-}
-
 interface Batch {
   ops: Array<() => void>
   callbacks: Array<() => void>
@@ -107,6 +103,9 @@ export class SqliteStore implements Store {
   readonly #clock: Clock
   readonly #log: Logger
   readonly #ring: KeyRing
+  /** Wraps new data keys; replaced by `rewrapKeys`. */
+  #masterKey: MasterKeyProvider
+  readonly #keys: SqliteKeyAdmin
   /** Tenant of each stored session; picks the key for its queue and will. */
   readonly #tenantOf = new Map<string, string | undefined>()
   #db: BetterSqlite3.Database | undefined
@@ -124,6 +123,19 @@ export class SqliteStore implements Store {
     this.#clock = options.clock ?? systemClock
     this.#log = (options.logger ?? silentLogger).child({ component: 'store', store: 'sqlite' })
     this.#ring = new KeyRing(() => this.#clock.now())
+    this.#masterKey = options.masterKey
+    this.#keys = new SqliteKeyAdmin({
+      ring: this.#ring,
+      log: this.#log,
+      statements: () => this.#statements(),
+      write: (op) => this.#write(op),
+      committed: () => this.#committed(),
+      checkpoint: () => this.#db?.pragma('wal_checkpoint(TRUNCATE)'),
+      forgetClient: (clientId) => this.#tenantOf.delete(clientId),
+      setMasterKey: (next) => {
+        this.#masterKey = next
+      },
+    })
   }
 
   async open(): Promise<StoreSnapshot> {
@@ -297,105 +309,31 @@ export class SqliteStore implements Store {
   }
 
   /** Data keys with how many records use each. */
-  async listKeys(): Promise<KeyInfo[]> {
-    await this.#committed()
-    const sql = this.#statements()
-    const counts = new Map<number, number>()
-    for (const row of sql.countByKey.all() as Array<{ key_id: number; n: number }>) {
-      counts.set(row.key_id, (counts.get(row.key_id) ?? 0) + row.n)
-    }
-    return this.#ring.keys().map((k) => ({
-      id: k.id,
-      tenant: k.tenant,
-      purpose: k.purpose,
-      state: k.state,
-      createdAt: k.createdAt,
-      records: counts.get(k.id) ?? 0,
-    }))
+  listKeys(): Promise<KeyInfo[]> {
+    return this.#keys.listKeys()
   }
 
   /**
    * Retire the tenant's data key and make a new one: new writes use the
    * new key at once. Run `reencrypt` to move old records over.
    */
-  async rotateKey(tenant: string | undefined): Promise<number> {
-    this.#open()
-    const old = this.#ring.keys().filter((k) => k.purpose === 'data' && k.tenant === tenant)
-    const fresh = this.#ring.rotate(tenant)
-    const retired = old.filter((k) => k.state === 'retired').map((k) => k.id)
-    this.#write((s) => {
-      for (const id of retired) s.setKeyState.run('retired', id)
-    })
-    await this.#committed()
-    this.#log.info({ event: 'store.key-rotated', keyId: fresh.id }, 'store key rotated')
-    return fresh.id
+  rotateKey(tenant: string | undefined): Promise<number> {
+    return this.#keys.rotateKey(tenant)
   }
 
-  /**
-   * Re-seal every record under a retired key with its tenant's active key,
-   * a batch per transaction, reporting progress; then delete retired keys
-   * that nothing uses.
-   */
-  async reencrypt(
-    options: { batchSize?: number; onProgress?: (p: ReencryptProgress) => void } = {},
-  ): Promise<ReencryptResult> {
-    const batchSize = options.batchSize ?? 500
-    await this.#committed()
-    const retired = this.#ring.keys().filter((k) => k.purpose === 'data' && k.state === 'retired')
-    const ids = retired.map((k) => k.id)
-    const sql = this.#statements()
-    let total = 0
-    for (const id of ids) total += (sql.countKeyUse.get(id, id, id) as { n: number }).n
-    let done = 0
-    let dropped = 0
-    options.onProgress?.({ done, total })
-
-    for (const key of retired) {
-      for (;;) {
-        const moved = this.#reencryptSome(key, batchSize)
-        if (moved.done + moved.dropped === 0) break
-        done += moved.done
-        dropped += moved.dropped
-        await this.#committed()
-        options.onProgress?.({ done, total })
-      }
-    }
-    const deletedKeys = await this.#deleteUnusedKeys()
-    return { reencrypted: done, dropped, deletedKeys }
+  /** Re-seal records under retired keys; delete retired keys nothing uses. */
+  reencrypt(options?: ReencryptOptions): Promise<ReencryptResult> {
+    return this.#keys.reencrypt(options)
   }
 
-  /**
-   * Crypto-erase a tenant: destroy its data keys and delete the records
-   * they sealed and the tenant's sessions. The WAL is then truncated and
-   * deleted pages are zeroed (`secure_delete`), so no copy of a wrapped key
-   * stays in the files.
-   */
-  async eraseTenant(tenant: string | undefined): Promise<EraseResult> {
-    await this.#committed()
-    const keys = this.#ring.keys().filter((k) => k.purpose === 'data' && k.tenant === tenant)
-    const ids = keys.map((k) => k.id)
-    const sql = this.#statements()
-    let records = 0
-    for (const id of ids) records += (sql.countKeyUse.get(id, id, id) as { n: number }).n
-    const clients = (
-      sql.selectTenantSessions.all(tenant ?? null) as Array<{ client_id: string }>
-    ).map((r) => r.client_id)
+  /** Crypto-erase a tenant: its data keys, the records they sealed, its sessions. */
+  eraseTenant(tenant: string | undefined): Promise<EraseResult> {
+    return this.#keys.eraseTenant(tenant)
+  }
 
-    this.#ring.remove(ids)
-    for (const clientId of clients) this.#tenantOf.delete(clientId)
-    this.#write((s) => {
-      for (const id of ids) {
-        s.deleteQueueByKey.run(id)
-        s.deleteRetainedByKey.run(id)
-        s.deleteWillsByKey.run(id)
-        s.deleteKey.run(id)
-      }
-      for (const clientId of clients) deleteClient(s, clientId, { will: true })
-    })
-    await this.#committed()
-    this.#db?.pragma('wal_checkpoint(TRUNCATE)')
-    this.#log.warn({ event: 'store.tenant-erased', keys: ids.length }, 'store tenant erased')
-    return { keys: ids.length, records, sessions: clients.length }
+  /** Wrap every data key under a new master key and use it from now on. */
+  rewrapKeys(next: MasterKeyProvider): Promise<number> {
+    return this.#keys.rewrapKeys(next)
   }
 
   // --- group commit -------------------------------------------------------
@@ -428,7 +366,7 @@ export class SqliteStore implements Store {
     let wrapped: Buffer[] = []
     try {
       if (newKeys.length > 0) {
-        const provider = this.#options.masterKey
+        const provider = this.#masterKey
         wrapped = await Promise.all(newKeys.map((k) => provider.wrap(k.key, wrapContext(k))))
       }
       const db = this.#db
@@ -467,7 +405,7 @@ export class SqliteStore implements Store {
           k.purpose,
           k.state,
           k.createdAt,
-          this.#options.masterKey.id,
+          this.#masterKey.id,
           wrapped[i],
         )
       })
@@ -485,7 +423,7 @@ export class SqliteStore implements Store {
   // --- open, snapshot, sweep ----------------------------------------------
 
   async #loadKeys(): Promise<void> {
-    const provider = this.#options.masterKey
+    const provider = this.#masterKey
     const rows = this.#statements().selectKeys.all() as KeyRow[]
     for (const row of rows) {
       if (row.master_key_id !== provider.id) {
@@ -628,78 +566,6 @@ export class SqliteStore implements Store {
     return message.origin === undefined ? undefined : this.#tenantOf.get(message.origin)
   }
 
-  /** Re-seal up to `limit` records of one retired key, as one queued write. */
-  #reencryptSome(key: DataKey, limit: number): { done: number; dropped: number } {
-    const sql = this.#statements()
-    const fresh = this.#ring.activeFor(key.tenant)
-    const updates: Array<(s: Statements) => void> = []
-    let dropped = 0
-
-    for (const row of sql.selectQueueByKey.all(key.id, limit) as QueueKeyRow[]) {
-      const context = queueContext(row.client_id, row.seq)
-      const plain = this.#tryPlain(row.record, context)
-      if (!plain) {
-        dropped++
-        updates.push((s) => s.deleteQueue.run(row.client_id, row.seq))
-        continue
-      }
-      const record = sealRecord(fresh, plain, context)
-      updates.push((s) => s.rekeyQueue.run(fresh.id, record, row.client_id, row.seq, key.id))
-    }
-    for (const row of sql.selectRetainedByKey.all(key.id, limit) as RetainedRow[]) {
-      const context = retainedContext(row.topic_hash)
-      const plain = this.#tryPlain(row.record, context)
-      if (!plain) {
-        dropped++
-        updates.push((s) => s.deleteRetained.run(row.topic_hash))
-        continue
-      }
-      const record = sealRecord(fresh, plain, context)
-      updates.push((s) => s.rekeyRetained.run(fresh.id, record, row.topic_hash, key.id))
-    }
-    for (const row of sql.selectWillsByKey.all(key.id, limit) as WillRow[]) {
-      const context = willContext(row.client_id)
-      const plain = this.#tryPlain(row.record, context)
-      if (!plain) {
-        dropped++
-        updates.push((s) => s.deleteWill.run(row.client_id))
-        continue
-      }
-      const record = sealRecord(fresh, plain, context)
-      updates.push((s) => s.rekeyWill.run(fresh.id, record, row.client_id, key.id))
-    }
-    this.#write((s) => {
-      for (const update of updates) update(s)
-    })
-    return { done: updates.length - dropped, dropped }
-  }
-
-  #tryPlain(record: Buffer, context: string): Buffer | undefined {
-    try {
-      return openRecord(this.#ring, record, context)
-    } catch {
-      return undefined
-    }
-  }
-
-  async #deleteUnusedKeys(): Promise<number[]> {
-    await this.#committed()
-    const sql = this.#statements()
-    const unused = this.#ring
-      .keys()
-      .filter((k) => k.purpose === 'data' && k.state === 'retired')
-      .filter((k) => (sql.countKeyUse.get(k.id, k.id, k.id) as { n: number }).n === 0)
-      .map((k) => k.id)
-    if (unused.length === 0) return []
-    this.#ring.remove(unused)
-    this.#write((s) => {
-      for (const id of unused) s.deleteKey.run(id)
-    })
-    await this.#committed()
-    this.#db?.pragma('wal_checkpoint(TRUNCATE)')
-    return unused
-  }
-
   #open(): void {
     if (this.#closed || !this.#db) throw new StoreError('store is not open')
   }
@@ -714,105 +580,6 @@ export class SqliteStore implements Store {
 export interface SweepCounts {
   readonly messages: number
   readonly sessions: number
-}
-
-interface KeyRow {
-  id: number
-  tenant: string | null
-  purpose: 'data' | 'index'
-  state: KeyState
-  created_at: number
-  master_key_id: string
-  wrapped: Buffer
-}
-
-interface SessionRow {
-  client_id: string
-  protocol_version: ProtocolVersion
-  identity: string | null
-  session_expiry_seconds: number
-  disconnected_at: number | null
-}
-
-interface QueueRow {
-  seq: number
-  packet_id: number | null
-  state: OutboundState
-  expires_at: number | null
-  record: Buffer
-}
-
-interface QueueKeyRow extends QueueRow {
-  client_id: string
-}
-
-interface RetainedRow {
-  topic_hash: Buffer
-  record: Buffer
-}
-
-interface WillRow {
-  client_id: string
-  due_at: number
-  record: Buffer
-}
-
-function deleteClient(s: Statements, clientId: string, what: { will: boolean }): void {
-  s.deleteSession.run(clientId)
-  s.deleteSubscriptions.run(clientId)
-  s.deleteClientQueue.run(clientId)
-  s.deleteClientInbound.run(clientId)
-  if (what.will) s.deleteWill.run(clientId)
-}
-
-function sessionExpiresAt(session: SessionRecord): number | undefined {
-  if (session.disconnectedAt === undefined) return undefined
-  if (session.sessionExpirySeconds >= SESSION_EXPIRY_NEVER_SECONDS) return undefined
-  return session.disconnectedAt + session.sessionExpirySeconds * 1000
-}
-
-function sessionOf(row: SessionRow): SessionRecord {
-  const session: {
-    clientId: string
-    protocolVersion: ProtocolVersion
-    sessionExpirySeconds: number
-    identity?: Identity
-    disconnectedAt?: number
-  } = {
-    clientId: row.client_id,
-    protocolVersion: row.protocol_version,
-    sessionExpirySeconds: row.session_expiry_seconds,
-  }
-  if (row.identity !== null) session.identity = JSON.parse(row.identity) as Identity
-  if (row.disconnected_at !== null) session.disconnectedAt = row.disconnected_at
-  return session
-}
-
-function groupBy<R extends { client_id: string }, V>(
-  rows: R[],
-  pick: (r: R) => V,
-): Map<string, V[]> {
-  const out = new Map<string, V[]>()
-  for (const row of rows) {
-    const list = out.get(row.client_id)
-    if (list) list.push(pick(row))
-    else out.set(row.client_id, [pick(row)])
-  }
-  return out
-}
-
-// The context bound into each sealed record: the row it belongs to. The
-// integer comes first so a client id holding ':' cannot make two rows alike.
-function queueContext(clientId: string, seq: number): string {
-  return `q:${seq}:${clientId}`
-}
-
-function retainedContext(hash: Buffer): string {
-  return `r:${hash.toString('hex')}`
-}
-
-function willContext(clientId: string): string {
-  return `w:${clientId}`
 }
 
 function errorName(err: unknown): string {
