@@ -8,6 +8,7 @@
  *   phimq store rotate-key    --config FILE (--tenant T | --default-tenant)
  *   phimq store reencrypt     --config FILE [--batch-size N]
  *   phimq store erase-tenant  --config FILE (--tenant T | --default-tenant) --yes
+ *   phimq store rewrap        --config FILE (--new-master-key-file F | --new-master-key-env V)
  *
  * Each change is also an audit event in the configured audit sink.
  */
@@ -18,8 +19,13 @@ import type { AuditEvent } from '../audit/events.js'
 import { JsonLinesAuditSink } from '../audit/sink.js'
 import { type LoadedConfig, loadConfigFile } from '../config/load.js'
 import { ConfigError, PhimqError } from '../errors.js'
-import { generateMasterKey } from '../store/crypto.js'
-import { sqliteStoreFromConfig } from '../store/sqlite-from-config.js'
+import {
+  generateMasterKey,
+  type MasterKeyProvider,
+  masterKeyFromEnv,
+  masterKeyFromFile,
+} from '../store/crypto.js'
+import { masterKeyOf, sqliteStoreFromConfig } from '../store/sqlite-from-config.js'
 import type { SqliteStore } from '../store/sqlite-store.js'
 
 /** Where the commands write; tests pass their own. */
@@ -118,6 +124,26 @@ export function registerStoreCommands(program: Command, io: StoreCommandIo = con
       })
     })
 
+  store
+    .command('rewrap')
+    .description('master key rotation: wrap every data key under a new master key')
+    .option('-c, --config <file>', 'configuration file', 'phimq.yaml')
+    .option('--new-master-key-file <file>', 'file with the new master key')
+    .option('--new-master-key-env <name>', 'environment variable with the new master key')
+    .action(
+      async (opts: ConfigOption & { newMasterKeyFile?: string; newMasterKeyEnv?: string }) => {
+        const next = newMasterKey(opts)
+        await withStore(opts.config, async ({ store: s, audit, masterKeyId }) => {
+          const keys = await s.rewrapKeys(next)
+          audit({ type: 'store.master-key-rotated', from: masterKeyId, to: next.id, keys })
+          io.out(
+            `${keys} data keys re-wrapped under master key ${next.id}; ` +
+              'point store.masterKeyFile or store.masterKeyEnv at the new key before the next start',
+          )
+        })
+      },
+    )
+
   tenantOptions(
     store
       .command('erase-tenant')
@@ -153,6 +179,17 @@ function tenantOf(opts: TenantOptions): string | undefined {
   return opts.tenant
 }
 
+function newMasterKey(opts: {
+  newMasterKeyFile?: string
+  newMasterKeyEnv?: string
+}): MasterKeyProvider {
+  if ((opts.newMasterKeyFile === undefined) === (opts.newMasterKeyEnv === undefined)) {
+    throw new ConfigError('name exactly one of --new-master-key-file or --new-master-key-env')
+  }
+  if (opts.newMasterKeyFile !== undefined) return masterKeyFromFile(opts.newMasterKeyFile)
+  return masterKeyFromEnv(opts.newMasterKeyEnv ?? '')
+}
+
 function label(tenant: string | undefined): string {
   return tenant === undefined ? '(default)' : tenant
 }
@@ -160,14 +197,19 @@ function label(tenant: string | undefined): string {
 /** Open the configured store, run `body`, close the store and the audit sink. */
 async function withStore(
   configPath: string,
-  body: (ctx: { store: SqliteStore; audit: (event: AuditEvent) => void }) => Promise<void>,
+  body: (ctx: {
+    store: SqliteStore
+    audit: (event: AuditEvent) => void
+    masterKeyId: string
+  }) => Promise<void>,
 ): Promise<void> {
   const loaded = loadConfigFile(configPath)
-  const store = sqliteStoreFromConfig(loaded)
+  const masterKey = masterKeyOf(loaded)
+  const store = sqliteStoreFromConfig(loaded, { masterKey })
   const sink = auditSinkOf(loaded)
   try {
     await store.open()
-    await body({ store, audit: (event) => sink?.emit(event) })
+    await body({ store, audit: (event) => sink?.emit(event), masterKeyId: masterKey.id })
   } finally {
     await store.close().catch((err: unknown) => {
       if (!(err instanceof PhimqError)) throw err

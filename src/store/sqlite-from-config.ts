@@ -16,6 +16,8 @@ import { SqliteStore } from './sqlite-store.js'
 export interface SqliteFromConfigOptions {
   readonly clock?: Clock | undefined
   readonly logger?: Logger | undefined
+  /** Use this master key instead of the configured one (already read). */
+  readonly masterKey?: MasterKeyProvider | undefined
   /** Where `masterKeyEnv` is looked up; default `process.env`. */
   readonly env?: NodeJS.ProcessEnv | undefined
 }
@@ -54,7 +56,7 @@ export function sqliteStoreFromConfig(
   const config = sqliteConfigOf(loaded)
   return new SqliteStore({
     path: sqlitePathOf(loaded),
-    masterKey: masterKeyOf(loaded, options.env),
+    masterKey: options.masterKey ?? masterKeyOf(loaded, options.env),
     synchronous: config.synchronous,
     sweepIntervalMs: config.sweepIntervalSeconds * 1000,
     clock: options.clock,

@@ -4,10 +4,11 @@
  * whose key is gone (issue #5).
  */
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import type { Message } from '../../src/broker/types.js'
+import { LocalMasterKey } from '../../src/store/crypto.js'
 import type { SqliteStore } from '../../src/store/sqlite-store.js'
 import { committed, type SqliteFixture, sqliteFixture, withRawDb } from './helpers.js'
 
@@ -166,6 +167,38 @@ describe('SQLite store data keys', () => {
       assert.deepEqual(snapshot.wills.map((w) => w.clientId).sort(), ['b-1', 'plain'])
       assert.deepEqual(await store.loadMessages('a-1', 0, 10), [])
       assert.equal((await store.loadMessages('b-1', 0, 10)).length, 3)
+      await store.close()
+    } finally {
+      await fx.cleanup()
+    }
+  })
+
+  it('master key rotation re-wraps every data key: the new key opens the store, the old one not', async () => {
+    const fx = await sqliteFixture()
+    try {
+      let store = fx.make()
+      await store.open()
+      seed(store)
+      await committed(store)
+      const next = new LocalMasterKey(randomBytes(32))
+      const keyCount = (await store.listKeys()).length
+      assert.equal(await store.rewrapKeys(next), keyCount)
+      // A tenant first seen after the rotation gets a key wrapped by the new master key.
+      store.saveSession({
+        clientId: 'c-1',
+        protocolVersion: 5,
+        sessionExpirySeconds: 60,
+        identity: { id: 'c-1', tenant: 'clinic-c' },
+      })
+      store.pushMessage('c-1', { seq: 1, state: 'queued', message: msg('t', 'after') })
+      await store.close()
+
+      await assert.rejects(fx.make().open(), { code: 'PHIMQ_MASTER_KEY_INVALID' })
+      store = fx.make({ masterKey: next })
+      const snapshot = await store.open()
+      assert.equal(snapshot.retained.length, 3)
+      assert.equal((await store.loadMessages('a-1', 0, 10)).length, 3)
+      assert.equal((await store.loadMessages('c-1', 0, 10))[0]?.message.payload.toString(), 'after')
       await store.close()
     } finally {
       await fx.cleanup()

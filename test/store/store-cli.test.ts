@@ -4,7 +4,7 @@
  * lock that keeps them off a running broker's database (issue #5).
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -132,6 +132,39 @@ describe('phimq store commands', () => {
       await store.close()
       const audit = await readFile(join(c.dir, 'data', 'audit.jsonl'), 'utf8')
       assert.match(audit, /"type":"store.tenant-erased","tenant":"clinic-b","keys":1/)
+    } finally {
+      await c.cleanup()
+    }
+  })
+
+  it('rewrap moves the store to a new master key file and audits both fingerprints', async () => {
+    const c = await cli()
+    try {
+      await c.run('init-master-key', '--out', join(c.dir, 'master.key'))
+      await c.run('init-master-key', '--out', join(c.dir, 'next.key'))
+      await seed(c.config)
+      await assert.rejects(c.run('rewrap', '-c', c.config), /exactly one/)
+      const done = await c.run(
+        'rewrap',
+        '-c',
+        c.config,
+        '--new-master-key-file',
+        join(c.dir, 'next.key'),
+      )
+      assert.match(
+        done.out[0] ?? '',
+        /^\d+ data keys re-wrapped under master key local:[0-9a-f]{16}/,
+      )
+
+      await assert.rejects(c.run('keys', '-c', c.config), { code: 'PHIMQ_MASTER_KEY_INVALID' })
+      await rename(join(c.dir, 'next.key'), join(c.dir, 'master.key'))
+      const keys = await c.run('keys', '-c', c.config)
+      assert.equal(keys.out.filter((l) => l.includes('\tdata\t')).length, 2)
+      const audit = await readFile(join(c.dir, 'data', 'audit.jsonl'), 'utf8')
+      assert.match(
+        audit,
+        /"type":"store.master-key-rotated","from":"local:[0-9a-f]{16}","to":"local:/,
+      )
     } finally {
       await c.cleanup()
     }
