@@ -31,7 +31,9 @@ export function encodeMessage(record: MessageRecord): Buffer {
   const header: Header = { m: rest }
   if (record.subscriptionIdentifiers !== undefined) header.s = [...record.subscriptionIdentifiers]
 
-  const head = Buffer.from(JSON.stringify(header, bufferReplacer), 'utf8')
+  // The replacer is slow; most messages carry no binary property at all.
+  const json = hasBinary(rest) ? JSON.stringify(header, bufferReplacer) : JSON.stringify(header)
+  const head = Buffer.from(json, 'utf8')
   const length = Buffer.alloc(4)
   length.writeUInt32BE(head.length, 0)
   return Buffer.concat([length, head, payload])
@@ -53,6 +55,14 @@ export function decodeMessage(bytes: Buffer): MessageRecord {
   const message = { ...header.m, payload: Buffer.from(bytes.subarray(4 + headLength)) } as Message
   if (header.s === undefined) return { message }
   return { message, subscriptionIdentifiers: header.s }
+}
+
+/** Whether a Buffer sits anywhere inside `value`. */
+function hasBinary(value: unknown): boolean {
+  if (Buffer.isBuffer(value)) return true
+  if (value === null || typeof value !== 'object') return false
+  for (const inner of Object.values(value)) if (hasBinary(inner)) return true
+  return false
 }
 
 function bufferReplacer(this: unknown, key: string, value: unknown): unknown {
