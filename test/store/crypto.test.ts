@@ -42,6 +42,16 @@ describe('record sealing', () => {
     assert.equal(a.includes(PLAIN), false)
   })
 
+  it('never repeats a nonce across many records, past refills of the nonce pool', () => {
+    const ring = new KeyRing(() => 0)
+    const key = ring.activeFor(undefined)
+    const nonces = new Set<string>()
+    for (let i = 0; i < 2000; i++) {
+      nonces.add(sealRecord(key, PLAIN, 'ctx').subarray(5, 17).toString('hex'))
+    }
+    assert.equal(nonces.size, 2000)
+  })
+
   it('refuses a record that was altered, moved to another row, or relabelled', () => {
     const ring = new KeyRing(() => 0)
     const key = ring.activeFor('t')
