@@ -131,7 +131,11 @@ export type AuditEvent =
   /** The trail could not write; records are kept in memory meanwhile. */
   | (Base<'audit.write-failed'> & { code: string; bufferedRecords: number })
   /** The trail could write again after a failure. */
-  | (Base<'audit.write-recovered'> & { failedForMs: number })
+  | (Base<'audit.write-recovered'> & {
+      failedForMs: number
+      /** Records refused because the memory buffer was full meanwhile. */
+      lostRecords: number
+    })
 
 export type AuditEventType = AuditEvent['type']
 
