@@ -9,12 +9,7 @@ import {
   maskIdentifier,
   maskTopic,
 } from '../../src/monitor/logger.js'
-
-/** A pino destination that keeps each line. */
-export function collector(): { lines: string[]; write(s: string): void } {
-  const lines: string[] = []
-  return { lines, write: (s: string) => lines.push(s) }
-}
+import { collector } from './helpers.js'
 
 describe('operational logger (C26)', () => {
   it('removes payload and password and masks client id and username, also nested', () => {
