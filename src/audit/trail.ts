@@ -29,6 +29,7 @@ import type { Logger } from '../broker/logger.js'
 import { silentLogger } from '../broker/logger.js'
 import { AuditWriteError } from '../errors.js'
 import type { AuditEvent } from './events.js'
+import { type AuditExporter, exportEvent } from './exporters.js'
 import {
   CHECKPOINT_TYPE,
   checkpointLine,
@@ -98,6 +99,11 @@ export interface TrailOptions {
   readonly maxBufferedBytes?: number | undefined
   readonly logger?: Logger | undefined
   readonly openSegmentFile?: OpenSegmentFile | undefined
+  /**
+   * Exporters fed each stamped event (same ids as the trail). The trail
+   * closes them when it closes.
+   */
+  readonly exporters?: readonly AuditExporter[] | undefined
   /** Called after each batch reaches the disk: records written and milliseconds taken. */
   readonly onWrite?: ((records: number, ms: number) => void) | undefined
 }
@@ -122,6 +128,7 @@ export class TrailAuditSink implements AuditSink {
   readonly #stamper: EventStamper
   readonly #open: OpenSegmentFile
   readonly #onWrite: ((records: number, ms: number) => void) | undefined
+  readonly #exporters: readonly AuditExporter[]
   readonly #maxSegmentBytes: number
   readonly #rotateMs: number
   readonly #checkpointMs: number
@@ -163,6 +170,7 @@ export class TrailAuditSink implements AuditSink {
     this.#log = options.logger ?? silentLogger
     this.#open = options.openSegmentFile ?? openSegmentFile
     this.#onWrite = options.onWrite
+    this.#exporters = options.exporters ?? []
     this.#maxSegmentBytes = options.maxSegmentBytes ?? 64 * 1024 * 1024
     this.#rotateMs = (options.rotateMinutes ?? 1440) * MINUTE_MS
     this.#checkpointMs = (options.checkpointMinutes ?? 5) * MINUTE_MS
@@ -223,7 +231,9 @@ export class TrailAuditSink implements AuditSink {
       this.#lost++
       return
     }
-    this.#append(eventLine(this.#stamper.stamp(event), this.#prevHash))
+    const stamped = this.#stamper.stamp(event)
+    this.#append(eventLine(stamped, this.#prevHash))
+    if (this.#exporters.length > 0) exportEvent(this.#exporters, stamped, this.#log)
     this.#recordsSinceCheckpoint++
     if (this.#segmentBytes >= this.#maxSegmentBytes) this.#rotate()
   }
@@ -282,6 +292,7 @@ export class TrailAuditSink implements AuditSink {
     this.#closed = true
     const ok = await this.flush()
     this.#retryTimer?.cancel()
+    await Promise.allSettled(this.#exporters.map((e) => e.close()))
     if (!ok) throw new AuditWriteError('audit trail closed with unwritten records')
   }
 
