@@ -64,5 +64,5 @@ export class AuditKeyError extends PhimqError {
 
 /** An audit exporter could not deliver events (syslog, file). */
 export class AuditExportError extends PhimqError {
-  override readonly code = 'PHIMQ_AUDIT_EXPORT_FAILED'
+  override readonly code = 'PHIMQ_EXPORT_FAILED'
 }

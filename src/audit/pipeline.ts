@@ -14,6 +14,7 @@ import type { Logger } from '../broker/logger.js'
 import { silentLogger } from '../broker/logger.js'
 import type { AuditExporterConfig } from '../config/audit.js'
 import type { Config } from '../config/schema.js'
+import { AuditExportError } from '../errors.js'
 import { AlertingAuditSink, type WatchedCertificate } from '../monitor/alerts.js'
 import { ClockJumpDetector } from '../monitor/clock-jump.js'
 import { type Metrics, MetricsAuditSink } from '../monitor/metrics.js'
@@ -125,11 +126,11 @@ function makeExporter(
 ): AuditExporter {
   if (e.type === 'file')
     return new FileExporter({ path: ctx.at(e.path), format: e.format, logger: ctx.logger })
-  const read = (p: string | undefined) => (p === undefined ? undefined : readFileSync(ctx.at(p)))
+  const read = (p: string | undefined) => (p === undefined ? undefined : readPem(ctx.at(p)))
   return new SyslogTlsExporter({
     host: e.host,
     port: e.port,
-    ca: readFileSync(ctx.at(e.caFile)),
+    ca: readPem(ctx.at(e.caFile)),
     servername: e.servername,
     cert: read(e.certFile),
     key: read(e.keyFile),
@@ -137,4 +138,12 @@ function makeExporter(
     clock: ctx.clock,
     logger: ctx.logger,
   })
+}
+
+function readPem(path: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    throw new AuditExportError(`cannot read syslog exporter file ${path}`, { cause: err })
+  }
 }

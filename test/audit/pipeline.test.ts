@@ -81,6 +81,33 @@ describe('audit pipeline from config', () => {
     assert.equal(ok.config.metrics.exposed, true)
   })
 
+  it('names an unreadable syslog CA file with PHIMQ_EXPORT_FAILED', () => {
+    const yaml = `${base}audit:
+  sink: memory
+  exporters: []
+`
+    const loaded = parseConfig(yaml, '<inline>', dir)
+    const withSyslog = {
+      ...loaded.config,
+      audit: {
+        ...loaded.config.audit,
+        sink: 'trail' as const,
+        exporters: [
+          {
+            type: 'syslog-tls' as const,
+            host: '127.0.0.1',
+            port: 6514,
+            caFile: 'missing-ca.pem',
+            message: 'json' as const,
+          },
+        ],
+      },
+    }
+    assert.throws(() => createAuditPipeline({ config: withSyslog, dataDir: loaded.dataDir }), {
+      code: 'PHIMQ_EXPORT_FAILED',
+    })
+  })
+
   it('keeps the memory and jsonl sinks', async () => {
     const loaded = parseConfig(`${base}audit: { sink: memory }\n`, '<inline>', dir)
     const pipeline = createAuditPipeline({ config: loaded.config, dataDir: loaded.dataDir })
