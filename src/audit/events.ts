@@ -119,7 +119,14 @@ export type AuditEvent =
   /** The wall clock moved against the monotonic clock by more than the limit. */
   | (Base<'clock.jumped'> & { skewMs: number; limitMs: number })
   /** The audit trail opened: the clock source and the first segment. */
-  | (Base<'audit.started'> & { clockSource: string; segment: string })
+  | (Base<'audit.started'> & {
+      clockSource: string
+      segment: string
+      /** After a crash: the segment left without a final checkpoint. */
+      recoveredSegment?: string | undefined
+      /** After a crash: bytes at its end without a newline (a torn write). */
+      tornBytes?: number | undefined
+    })
   /** An expired segment was deleted by retention (C27). */
   | (Base<'audit.segment-deleted'> & {
       segment: string

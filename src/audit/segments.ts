@@ -94,8 +94,16 @@ export function unsignText(body: string): { signed: string; sig: string } | unde
 
 /** The last complete line of a file (read from its tail), or undefined. */
 export function readLastLine(path: string): string | undefined {
+  return readTail(path).lastLine
+}
+
+/**
+ * The end of a segment: its last complete line and the bytes after it that
+ * have no newline (a write torn by a crash).
+ */
+export function readTail(path: string): { lastLine: string | undefined; tornBytes: number } {
   const size = statSync(path).size
-  if (size === 0) return undefined
+  if (size === 0) return { lastLine: undefined, tornBytes: 0 }
   const fd = openSync(path, 'r')
   try {
     // Grow the window until it holds a whole line: records are small.
@@ -103,15 +111,30 @@ export function readLastLine(path: string): string | undefined {
       const start = Math.max(0, size - window)
       const buf = Buffer.alloc(size - start)
       readSync(fd, buf, 0, buf.length, start)
-      const text = buf.toString('utf8')
-      const end = text.lastIndexOf('\n')
+      const end = buf.lastIndexOf(0x0a)
       if (end < 0) {
-        if (start === 0) return undefined
+        if (start === 0) return { lastLine: undefined, tornBytes: size }
         continue
       }
-      const begin = text.lastIndexOf('\n', end - 1)
-      if (begin >= 0 || start === 0) return text.slice(begin + 1, end)
+      const tornBytes = buf.length - end - 1
+      const begin = buf.lastIndexOf(0x0a, end - 1)
+      if (begin >= 0 || start === 0) {
+        return { lastLine: buf.subarray(begin + 1, end).toString('utf8'), tornBytes }
+      }
     }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** The first line of a file, when it fits in the first 1 MiB. */
+export function readFirstLine(path: string): string | undefined {
+  const fd = openSync(path, 'r')
+  try {
+    const buf = Buffer.alloc(1024 * 1024)
+    const n = readSync(fd, buf, 0, buf.length, 0)
+    const end = buf.subarray(0, n).indexOf(0x0a)
+    return end < 0 ? undefined : buf.subarray(0, end).toString('utf8')
   } finally {
     closeSync(fd)
   }

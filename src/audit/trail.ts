@@ -37,6 +37,7 @@ import {
   GENESIS_HASH,
   listSegments,
   readLastLine,
+  readTail,
   segmentName,
   segmentNumber,
 } from './segments.js'
@@ -193,10 +194,16 @@ export class TrailAuditSink implements AuditSink {
     this.#segment = segmentName(this.#segmentNo)
     this.#segmentOpenedAt = this.#clock.now()
 
+    // After a crash, say which segment was left open and how many torn
+    // bytes it ends with, so `verify` can tell a crash from an edit.
     this.emit({
       type: 'audit.started',
       clockSource: options.clockSource ?? 'system',
       segment: this.#segment,
+      ...(resumed.recovered && {
+        recoveredSegment: resumed.recovered.segment,
+        tornBytes: resumed.recovered.tornBytes,
+      }),
     })
     this.sweepRetention()
     this.#scheduleTick()
@@ -479,25 +486,35 @@ export class TrailAuditSink implements AuditSink {
   }
 }
 
+interface ResumePoint {
+  prevHash: string
+  lastSeq: number
+  lastSegment: number
+  /** The last segment, when it ended without a final checkpoint (a crash). */
+  recovered?: { segment: string; tornBytes: number } | undefined
+}
+
 /** Where a restarted trail continues: last hash, last seq, last segment number. */
-function resumePoint(dir: string): { prevHash: string; lastSeq: number; lastSegment: number } {
+function resumePoint(dir: string): ResumePoint {
   const segments = listSegments(dir)
+  const lastName = segments.at(-1)
+  const lastSegment = lastName ? (segmentNumber(lastName) ?? 0) : 0
+  let recovered: ResumePoint['recovered']
   for (let i = segments.length - 1; i >= 0; i--) {
     const name = segments[i] as string
-    const last = readLastLine(join(dir, name))
-    if (last === undefined) continue
-    return {
-      prevHash: sha256Hex(last),
-      lastSeq: seqOf(last),
-      lastSegment: segmentNumber(segments.at(-1) as string) ?? 0,
+    const { lastLine, tornBytes } = readTail(join(dir, name))
+    if (name === lastName && (tornBytes > 0 || !isFinalCheckpoint(lastLine))) {
+      recovered = { segment: name, tornBytes }
     }
+    if (lastLine === undefined) continue
+    return { prevHash: sha256Hex(lastLine), lastSeq: seqOf(lastLine), lastSegment, recovered }
   }
-  const lastName = segments.at(-1)
-  return {
-    prevHash: GENESIS_HASH,
-    lastSeq: 0,
-    lastSegment: lastName ? (segmentNumber(lastName) ?? 0) : 0,
-  }
+  return { prevHash: GENESIS_HASH, lastSeq: 0, lastSegment, recovered }
+}
+
+function isFinalCheckpoint(line: string | undefined): boolean {
+  const record = line === undefined ? undefined : parse(line)
+  return record?.type === CHECKPOINT_TYPE && record.final === true
 }
 
 function parse(line: string): Record<string, unknown> | undefined {

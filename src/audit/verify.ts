@@ -15,6 +15,7 @@ import {
   CHECKPOINT_TYPE,
   GENESIS_HASH,
   listSegments,
+  readFirstLine,
   segmentNumber,
   unsealText,
   unsignText,
@@ -98,8 +99,10 @@ export function verifyTrail(options: VerifyOptions): VerifyReport {
     if (previous && segmentNumber(name) !== (segmentNumber(previous) ?? 0) + 1) {
       state.problems.push({ segment: name, index: 0, problem: 'segment missing before this one' })
     }
-    const text = readFileSync(join(options.dir, name), 'utf8')
-    checkSegment(name, text, i === segments.length - 1, keys, state)
+    const bytes = readFileSync(join(options.dir, name))
+    const next = segments[i + 1]
+    const recovery = next ? recoveryNote(join(options.dir, next), name) : undefined
+    checkSegment({ name, bytes, isLast: next === undefined, recovery, keys, state })
   })
 
   // The oldest surviving record must start the chain or follow a recorded deletion.
@@ -121,18 +124,28 @@ export function verifyTrail(options: VerifyOptions): VerifyReport {
   }
 }
 
-function checkSegment(
-  name: string,
-  text: string,
-  isLast: boolean,
-  keys: Map<string, KeyObject>,
-  state: State,
-): void {
-  const lines = text.split('\n')
-  const tail = lines.pop()
-  if (tail !== undefined && tail !== '') {
-    // A line without its newline: a torn write or an edit.
-    state.problems.push({ segment: name, index: lines.length, problem: 'incomplete last line' })
+interface SegmentCheck {
+  readonly name: string
+  readonly bytes: Buffer
+  readonly isLast: boolean
+  /** Set when the next segment says this one was left open by a crash. */
+  readonly recovery: { tornBytes: number } | undefined
+  readonly keys: Map<string, KeyObject>
+  readonly state: State
+}
+
+function checkSegment({ name, bytes, isLast, recovery, keys, state }: SegmentCheck): void {
+  const end = bytes.lastIndexOf(0x0a) + 1
+  const lines = bytes.subarray(0, end).toString('utf8').split('\n')
+  lines.pop()
+  const tornBytes = bytes.length - end
+  if (tornBytes > 0) {
+    if (recovery?.tornBytes === tornBytes) {
+      state.warnings.push(`${name} ends with ${tornBytes} torn bytes from a crash`)
+    } else {
+      // A line without its newline, not declared by a restart: an edit.
+      state.problems.push({ segment: name, index: lines.length, problem: 'incomplete last line' })
+    }
   }
 
   let closed = false
@@ -150,7 +163,9 @@ function checkSegment(
     state.expectedPrev = sha256Hex(line)
   })
 
-  if (!closed && !isLast) {
+  if (!closed && recovery) {
+    state.warnings.push(`${name} was left open by a crash; the next start recorded it`)
+  } else if (!closed && !isLast) {
     state.problems.push({
       segment: name,
       index: Math.max(0, lines.length - 1),
@@ -161,6 +176,19 @@ function checkSegment(
   }
   if (isLast && sinceCheckpoint > 0) {
     state.warnings.push(`${sinceCheckpoint} record(s) after the last checkpoint are not signed yet`)
+  }
+}
+
+/** The crash note of `segment` in the `audit.started` record opening the next one. */
+function recoveryNote(nextPath: string, segment: string): { tornBytes: number } | undefined {
+  const first = readFirstLine(nextPath)
+  if (first === undefined) return undefined
+  try {
+    const record = JSON.parse(first) as Record<string, unknown>
+    if (record.type !== 'audit.started' || record.recoveredSegment !== segment) return undefined
+    return { tornBytes: typeof record.tornBytes === 'number' ? record.tornBytes : 0 }
+  } catch {
+    return undefined
   }
 }
 

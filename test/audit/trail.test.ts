@@ -183,6 +183,37 @@ describe('audit trail (C27)', () => {
     assert.equal(verifyTrail({ dir: join(dir, 'audit') }).ok, true)
   })
 
+  it('after a crash with a torn write, a restart records it and verify passes with warnings', async () => {
+    const crashed = trail()
+    crashed.emit(denied(1))
+    assert.ok(await crashed.flush())
+    // The process dies mid-write: half a record, no final checkpoint.
+    const { appendFileSync } = await import('node:fs')
+    appendFileSync(join(dir, 'audit', 'audit-00000001.jsonl'), '{"type":"publish.den')
+
+    const restarted = trail()
+    restarted.emit(denied(2))
+    await restarted.close()
+    const started = records('audit-00000002.jsonl')[0]
+    assert.equal(started?.recoveredSegment, 'audit-00000001.jsonl')
+    assert.equal(started?.tornBytes, 20)
+    const report = verifyTrail({ dir: join(dir, 'audit') })
+    assert.deepEqual(report.problems, [])
+    assert.ok(report.warnings.some((w) => /torn bytes/.test(w)))
+  })
+
+  it('a segment cut short by hand, without a restart note, is reported', async () => {
+    const a = trail({ maxSegmentBytes: 1500 })
+    for (let i = 0; i < 12; i++) a.emit(denied(i))
+    await a.close()
+    const path = join(dir, 'audit', 'audit-00000001.jsonl')
+    const lines = readFileSync(path, 'utf8').split('\n')
+    writeFileSync(path, `${lines.slice(0, 3).join('\n')}\n`)
+    const report = verifyTrail({ dir: join(dir, 'audit') })
+    assert.equal(report.ok, false)
+    assert.equal(report.firstBroken?.segment, 'audit-00000001.jsonl')
+  })
+
   it('batches writes: a burst of events is not one write per event', async () => {
     let writes = 0
     const counting: OpenSegmentFile = async (path) => {
