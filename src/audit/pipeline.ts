@@ -18,6 +18,7 @@ import { AuditExportError } from '../errors.js'
 import { AlertingAuditSink, type WatchedCertificate } from '../monitor/alerts.js'
 import { ClockJumpDetector } from '../monitor/clock-jump.js'
 import { type Metrics, MetricsAuditSink } from '../monitor/metrics.js'
+import { AlertWebhook } from '../monitor/webhook.js'
 import { type AuditExporter, FileExporter } from './exporters.js'
 import { isSinkHealthy } from './health.js'
 import { type AuditSink, JsonLinesAuditSink, MemoryAuditSink } from './sink.js'
@@ -95,13 +96,25 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
     sink = new MetricsAuditSink(sink, options.metrics)
     options.metrics.watchAuditSink(base)
   }
+  let webhook: AlertWebhook | undefined
   if (config.alerts.enabled) {
-    const { enabled: _enabled, ...thresholds } = config.alerts
+    const { enabled: _enabled, webhook: hook, ...thresholds } = config.alerts
+    webhook =
+      hook &&
+      new AlertWebhook({
+        url: hook.url,
+        ca: hook.caFile === undefined ? undefined : readPem(at(hook.caFile)),
+        timeoutMs: hook.timeoutMs,
+        node: config.nodeId,
+        logger,
+        now: () => clock.now(),
+      })
     sink = new AlertingAuditSink(sink, {
       clock,
       logger,
       thresholds,
       certificates: options.certificates,
+      onAlert: webhook && ((alert) => webhook?.send(alert)),
     })
   }
 
@@ -116,6 +129,7 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
     close: async () => {
       detector.stop()
       await outer.close()
+      await webhook?.close()
     },
   }
 }
@@ -144,6 +158,6 @@ function readPem(path: string): Buffer {
   try {
     return readFileSync(path)
   } catch (err) {
-    throw new AuditExportError(`cannot read syslog exporter file ${path}`, { cause: err })
+    throw new AuditExportError(`cannot read certificate file ${path}`, { cause: err })
   }
 }

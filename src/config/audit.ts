@@ -92,6 +92,15 @@ export const alertsSchema = z.strictObject({
   retainedChangesPerMinute: z.number().int().min(1).default(50),
   certExpiryDays: z.number().int().min(1).default(30),
   cooldownSeconds: z.number().int().min(1).default(60),
+  /** POST each alert (rule and numbers, no subject) to an HTTPS URL. */
+  webhook: z
+    .strictObject({
+      url: z.url({ protocol: /^https$/ }),
+      /** CA file (PEM) for the receiver; the system store when absent. */
+      caFile: z.string().min(1).optional(),
+      timeoutMs: z.number().int().min(100).max(60_000).default(5000),
+    })
+    .optional(),
 })
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/

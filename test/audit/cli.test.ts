@@ -144,6 +144,10 @@ describe('phimq audit CLI (C27)', () => {
     assert.equal(r.code, 2)
   })
 
+  it('every read of the trail is itself recorded, by an auditor role with MFA (C27)', {
+    skip: 'today `phimq audit` reads the directory offline and records nothing (#6)',
+  }, () => {})
+
   it('topic filters follow MQTT matching rules [MQTT-4.7.1-2] [MQTT-4.7.2-1]', () => {
     assert.equal(topicFilterMatches('a/#', 'a'), true)
     assert.equal(topicFilterMatches('a/+/c', 'a/b/c'), true)

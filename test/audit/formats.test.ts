@@ -71,6 +71,10 @@ describe('export formats (C28)', () => {
     })
   }
 
+  it('OCSF JSON (auth events as class 3002) and OTLP logs carry the same event id (C28)', {
+    skip: 'OCSF and OTLP exporters are not written yet; JSON lines, CEF and syslog are (#6)',
+  }, () => {})
+
   it('every format carries the same event id', () => {
     for (const e of EVENTS) {
       const id = eventId(e)
