@@ -20,9 +20,7 @@
  * is itself an `audit.segment-deleted` record.
  */
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
-import { open } from 'node:fs/promises'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
 import type { Clock, TimerHandle } from '../broker/clock.js'
 import { systemClock } from '../broker/clock.js'
 import type { Logger } from '../broker/logger.js'
@@ -30,6 +28,7 @@ import { silentLogger } from '../broker/logger.js'
 import { AuditWriteError } from '../errors.js'
 import type { AuditEvent } from './events.js'
 import { type AuditExporter, exportEvent } from './exporters.js'
+import { type OpenSegmentFile, openSegmentFile, SegmentWriter } from './segment-writer.js'
 import {
   CHECKPOINT_TYPE,
   checkpointLine,
@@ -49,29 +48,10 @@ import { EventStamper } from './sink.js'
 const MINUTE_MS = 60_000
 const DAY_MS = 86_400_000
 
+export type { OpenSegmentFile, SegmentFile } from './segment-writer.js'
+
 /** Six years of 366 days: HIPAA's documentation retention, rounded up. */
 export const AUDIT_RETENTION_DEFAULT_DAYS = 6 * 366
-
-/** One open segment file. Swappable so tests can make the disk fail. */
-export interface SegmentFile {
-  /** Write from `buffer[offset]`; resolves with the bytes written. */
-  write(buffer: Buffer, offset: number): Promise<number>
-  sync(): Promise<void>
-  close(): Promise<void>
-}
-
-/** Opens (creates or appends to) a segment file. */
-export type OpenSegmentFile = (path: string) => Promise<SegmentFile>
-
-/** The real file system: append-only, mode 0600. */
-export const openSegmentFile: OpenSegmentFile = async (path) => {
-  const handle = await open(path, 'a', 0o600)
-  return {
-    write: async (buffer, offset) => (await handle.write(buffer, offset)).bytesWritten,
-    sync: () => handle.sync(),
-    close: () => handle.close(),
-  }
-}
 
 export interface TrailOptions {
   /** Directory of the segment files; made (0700) when missing. */
@@ -109,16 +89,6 @@ export interface TrailOptions {
   readonly onWrite?: ((records: number, ms: number) => void) | undefined
 }
 
-interface Batch {
-  readonly segment: string
-  readonly data: Buffer
-  readonly records: number
-  readonly sync: boolean
-  readonly close: boolean
-  /** Bytes already on disk, so a retry never writes a byte twice. */
-  written: number
-}
-
 /** The hash-chained, signed, segment-file `AuditSink`. */
 export class TrailAuditSink implements AuditSink {
   readonly #dir: string
@@ -127,8 +97,7 @@ export class TrailAuditSink implements AuditSink {
   readonly #log: Logger
   readonly #key: SigningKey
   readonly #stamper: EventStamper
-  readonly #open: OpenSegmentFile
-  readonly #onWrite: ((records: number, ms: number) => void) | undefined
+  readonly #writer: SegmentWriter
   readonly #exporters: readonly AuditExporter[]
   readonly #maxSegmentBytes: number
   readonly #rotateMs: number
@@ -136,7 +105,6 @@ export class TrailAuditSink implements AuditSink {
   readonly #retentionDays: number
   readonly #flushIntervalMs: number
   readonly #flushBytes: number
-  readonly #retryMs: number
   readonly #maxBufferedBytes: number
 
   #prevHash: string
@@ -150,11 +118,6 @@ export class TrailAuditSink implements AuditSink {
   #buffer: string[] = []
   #bufferRecords = 0
   #bufferBytes = 0
-  #queue: Batch[] = []
-  #queuedBytes = 0
-  #file: { segment: string; handle: SegmentFile } | undefined
-  #draining = false
-  #waiters: Array<(ok: boolean) => void> = []
 
   #healthy = true
   #failedAt = 0
@@ -162,15 +125,12 @@ export class TrailAuditSink implements AuditSink {
   #closed = false
   #flushTimer: TimerHandle | undefined
   #tickTimer: TimerHandle | undefined
-  #retryTimer: TimerHandle | undefined
 
   constructor(options: TrailOptions) {
     this.#dir = options.dir
     this.#node = options.nodeId
     this.#clock = options.clock ?? systemClock
     this.#log = options.logger ?? silentLogger
-    this.#open = options.openSegmentFile ?? openSegmentFile
-    this.#onWrite = options.onWrite
     this.#exporters = options.exporters ?? []
     this.#maxSegmentBytes = options.maxSegmentBytes ?? 64 * 1024 * 1024
     this.#rotateMs = (options.rotateMinutes ?? 1440) * MINUTE_MS
@@ -178,8 +138,20 @@ export class TrailAuditSink implements AuditSink {
     this.#retentionDays = options.retentionDays ?? AUDIT_RETENTION_DEFAULT_DAYS
     this.#flushIntervalMs = options.flushIntervalMs ?? 200
     this.#flushBytes = options.flushBytes ?? 256 * 1024
-    this.#retryMs = options.retryMs ?? 1000
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024
+
+    const onWrite = options.onWrite
+    this.#writer = new SegmentWriter({
+      dir: this.#dir,
+      clock: this.#clock,
+      open: options.openSegmentFile ?? openSegmentFile,
+      retryMs: options.retryMs ?? 1000,
+      onWritten: (batch, ms) => {
+        onWrite?.(batch.records, ms)
+        this.#onWriteOk()
+      },
+      onFailed: (err) => this.#onWriteFailed(err),
+    })
 
     // Start-up reads are synchronous: they run once, before any traffic.
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 })
@@ -226,7 +198,7 @@ export class TrailAuditSink implements AuditSink {
 
   /** Bytes stamped but not yet on disk. */
   get pendingBytes(): number {
-    return this.#bufferBytes + this.#queuedBytes
+    return this.#bufferBytes + this.#writer.queuedBytes
   }
 
   emit(event: AuditEvent): void {
@@ -248,10 +220,7 @@ export class TrailAuditSink implements AuditSink {
   /** Write everything buffered; true once it is on disk, false while the disk fails. */
   flush(): Promise<boolean> {
     this.#seal({ sync: false, close: false })
-    if (this.#queue.length === 0 && !this.#draining) return Promise.resolve(this.#healthy)
-    const done = new Promise<boolean>((resolve) => this.#waiters.push(resolve))
-    void this.#drain()
-    return done
+    return this.#writer.settle()
   }
 
   /** Write a signed checkpoint now (the timer does this every `checkpointMinutes`). */
@@ -270,9 +239,8 @@ export class TrailAuditSink implements AuditSink {
    */
   sweepRetention(): void {
     const cutoff = this.#clock.now() - this.#retentionDays * DAY_MS
-    const pending = new Set(this.#queue.map((b) => b.segment))
     for (const name of listSegments(this.#dir)) {
-      if (name === this.#segment || pending.has(name)) break
+      if (name === this.#segment || this.#writer.isPending(name)) break
       const path = join(this.#dir, name)
       const last = readLastLine(path)
       const lastTime = last ? timeOf(last) : undefined
@@ -298,7 +266,7 @@ export class TrailAuditSink implements AuditSink {
     this.#writeCheckpoint(true)
     this.#closed = true
     const ok = await this.flush()
-    this.#retryTimer?.cancel()
+    this.#writer.stop()
     await Promise.allSettled(this.#exporters.map((e) => e.close()))
     if (!ok) throw new AuditWriteError('audit trail closed with unwritten records')
   }
@@ -325,12 +293,10 @@ export class TrailAuditSink implements AuditSink {
 
     if (this.#bufferBytes >= this.#flushBytes) {
       this.#seal({ sync: false, close: false })
-      void this.#drain()
     } else if (!this.#flushTimer) {
       this.#flushTimer = this.#clock.schedule(this.#flushIntervalMs, () => {
         this.#flushTimer = undefined
         this.#seal({ sync: false, close: false })
-        void this.#drain()
       })
     }
   }
@@ -355,7 +321,6 @@ export class TrailAuditSink implements AuditSink {
     this.#recordsSinceCheckpoint = 0
     // Checkpoints are fsync'd: everything they sign is durable with them.
     this.#seal({ sync: true, close: final })
-    void this.#drain()
   }
 
   #rotate(): void {
@@ -383,65 +348,14 @@ export class TrailAuditSink implements AuditSink {
     this.#flushTimer?.cancel()
     this.#flushTimer = undefined
     const data = Buffer.from(this.#buffer.join(''), 'utf8')
-    this.#queue.push({
-      segment: this.#segment,
-      data,
-      records: this.#bufferRecords,
-      ...flags,
-      written: 0,
-    })
-    this.#queuedBytes += data.length
+    const records = this.#bufferRecords
     this.#buffer = []
     this.#bufferRecords = 0
     this.#bufferBytes = 0
+    this.#writer.enqueue({ segment: this.#segment, data, records, ...flags })
   }
 
-  async #drain(): Promise<void> {
-    if (this.#draining) return
-    this.#draining = true
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue[0] as Batch
-        const started = performance.now()
-        try {
-          await this.#writeBatch(batch)
-        } catch (err) {
-          this.#onWriteFailed(err)
-          return
-        }
-        this.#queue.shift()
-        this.#queuedBytes -= batch.data.length
-        this.#onWriteOk(batch, performance.now() - started)
-      }
-    } finally {
-      this.#draining = false
-    }
-    this.#resolveWaiters(true)
-  }
-
-  async #writeBatch(batch: Batch): Promise<void> {
-    if (this.#file && this.#file.segment !== batch.segment) {
-      // A segment left without its final batch (after a failure): close it.
-      await this.#file.handle.close()
-      this.#file = undefined
-    }
-    if (!this.#file) {
-      const handle = await this.#open(join(this.#dir, batch.segment))
-      this.#file = { segment: batch.segment, handle }
-    }
-    const { handle } = this.#file
-    while (batch.written < batch.data.length) {
-      batch.written += await handle.write(batch.data, batch.written)
-    }
-    if (batch.sync || batch.close) await handle.sync()
-    if (batch.close) {
-      this.#file = undefined
-      await handle.close()
-    }
-  }
-
-  #onWriteOk(batch: Batch, ms: number): void {
-    this.#onWrite?.(batch.records, ms)
+  #onWriteOk(): void {
     if (this.#healthy) return
     this.#healthy = true
     const failedForMs = this.#clock.now() - this.#failedAt
@@ -452,37 +366,15 @@ export class TrailAuditSink implements AuditSink {
   }
 
   #onWriteFailed(err: unknown): void {
+    if (!this.#healthy) return
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO'
-    if (this.#file) {
-      // Reopen on retry: the handle may be dead.
-      const { handle } = this.#file
-      this.#file = undefined
-      handle.close().catch(() => {})
+    this.#healthy = false
+    this.#failedAt = this.#clock.now()
+    this.#log.error({ event: 'audit.write-failed', code }, 'audit write failed')
+    if (!this.#closed) {
+      const bufferedRecords = this.#bufferRecords + this.#writer.queuedRecords
+      this.emit({ type: 'audit.write-failed', code, bufferedRecords })
     }
-    if (this.#healthy) {
-      this.#healthy = false
-      this.#failedAt = this.#clock.now()
-      this.#log.error({ event: 'audit.write-failed', code }, 'audit write failed')
-      if (!this.#closed) {
-        this.emit({ type: 'audit.write-failed', code, bufferedRecords: this.#pendingRecords() })
-      }
-    }
-    this.#resolveWaiters(false)
-    this.#retryTimer?.cancel()
-    this.#retryTimer = this.#clock.schedule(this.#retryMs, () => {
-      this.#retryTimer = undefined
-      void this.#drain()
-    })
-  }
-
-  #pendingRecords(): number {
-    return this.#bufferRecords + this.#queue.reduce((n, b) => n + b.records, 0)
-  }
-
-  #resolveWaiters(ok: boolean): void {
-    const waiters = this.#waiters
-    this.#waiters = []
-    for (const resolve of waiters) resolve(ok)
   }
 }
 

@@ -2,13 +2,9 @@ import assert from 'node:assert/strict'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
+import { type OpenSegmentFile, openSegmentFile } from '../../src/audit/segment-writer.js'
 import { listSegments } from '../../src/audit/segments.js'
-import {
-  type OpenSegmentFile,
-  openSegmentFile,
-  TrailAuditSink,
-  type TrailOptions,
-} from '../../src/audit/trail.js'
+import { TrailAuditSink, type TrailOptions } from '../../src/audit/trail.js'
 import { verifyTrail } from '../../src/audit/verify.js'
 import { ManualClock } from '../../src/broker/clock.js'
 import { denied, tempDir } from './helpers.js'
