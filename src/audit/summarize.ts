@@ -44,8 +44,11 @@ export class SummarizingAuditSink implements AuditSink {
   readonly #mode: TrafficAuditMode
   readonly #windowMs: number
   readonly #maxEntries: number
-  // Keyed by client input (client id, topic): a Map, never an object.
-  #entries = new Map<string, Entry>()
+  // Keyed by client input (client id, topic): Maps, never objects. Nested
+  // by direction, client and topic so counting builds no key strings.
+  #inbound = new Map<string, Map<string, Entry>>()
+  #outbound = new Map<string, Map<string, Entry>>()
+  #entryCount = 0
   #windowStart = 0
   #timer: TimerHandle | undefined
 
@@ -69,24 +72,28 @@ export class SummarizingAuditSink implements AuditSink {
     }
     const now = this.#clock.now()
     const start = now - (now % this.#windowMs)
-    if (this.#entries.size > 0 && start !== this.#windowStart) this.flush()
-    if (this.#entries.size === 0) this.#openWindow(start)
+    if (this.#entryCount > 0 && start !== this.#windowStart) this.flush()
+    if (this.#entryCount === 0) this.#openWindow(start)
     this.#count(event)
-    if (this.#entries.size >= this.#maxEntries) this.flush(now)
+    if (this.#entryCount >= this.#maxEntries) this.flush(now)
   }
 
   /** Emit the summaries of the open window now; `end` defaults to the window's end. */
   flush(end?: number): void {
     this.#timer?.cancel()
     this.#timer = undefined
-    if (this.#entries.size === 0) return
+    if (this.#entryCount === 0) return
     const from = new Date(this.#windowStart).toISOString()
     const to = new Date(end ?? this.#windowStart + this.#windowMs).toISOString()
-    const entries = this.#entries
-    this.#entries = new Map()
-    for (const e of entries.values()) {
-      const summary: Summary = { type: 'traffic.summary', ...e, from, to }
-      this.#inner.emit(summary)
+    const all = [...this.#inbound.values(), ...this.#outbound.values()]
+    this.#inbound = new Map()
+    this.#outbound = new Map()
+    this.#entryCount = 0
+    for (const byTopic of all) {
+      for (const e of byTopic.values()) {
+        const summary: Summary = { type: 'traffic.summary', ...e, from, to }
+        this.#inner.emit(summary)
+      }
     }
   }
 
@@ -107,8 +114,13 @@ export class SummarizingAuditSink implements AuditSink {
   #count(event: Counted): void {
     const direction = event.type === 'publish.allowed' ? 'in' : 'out'
     const clientId = event.actor.clientId
-    const key = `${direction}\u0000${clientId}\u0000${event.topic}`
-    let entry = this.#entries.get(key)
+    const byClient = direction === 'in' ? this.#inbound : this.#outbound
+    let byTopic = byClient.get(clientId)
+    if (!byTopic) {
+      byTopic = new Map()
+      byClient.set(clientId, byTopic)
+    }
+    let entry = byTopic.get(event.topic)
     if (!entry) {
       entry = {
         direction,
@@ -120,7 +132,8 @@ export class SummarizingAuditSink implements AuditSink {
         bytes: 0,
         byQos: [0, 0, 0],
       }
-      this.#entries.set(key, entry)
+      byTopic.set(event.topic, entry)
+      this.#entryCount++
     }
     entry.messages++
     entry.bytes += event.bytes
