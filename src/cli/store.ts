@@ -13,12 +13,11 @@
  * Each change is also an audit event in the configured audit sink.
  */
 import { writeFileSync } from 'node:fs'
-import { isAbsolute, join } from 'node:path'
 import type { Command } from 'commander'
 import type { AuditEvent } from '../audit/events.js'
-import { JsonLinesAuditSink } from '../audit/sink.js'
-import { type LoadedConfig, loadConfigFile } from '../config/load.js'
-import { ConfigError, PhimqError } from '../errors.js'
+import { createAuditPipeline } from '../audit/pipeline.js'
+import { loadConfigFile } from '../config/load.js'
+import { ConfigError } from '../errors.js'
 import {
   generateMasterKey,
   type MasterKeyProvider,
@@ -206,21 +205,18 @@ async function withStore(
   const loaded = loadConfigFile(configPath)
   const masterKey = masterKeyOf(loaded)
   const store = sqliteStoreFromConfig(loaded, { masterKey })
-  const sink = auditSinkOf(loaded)
   try {
     await store.open()
-    await body({ store, audit: (event) => sink?.emit(event), masterKeyId: masterKey.id })
-  } finally {
-    await store.close().catch((err: unknown) => {
-      if (!(err instanceof PhimqError)) throw err
-    })
-    await sink?.close()
+  } catch (err) {
+    await store.close()
+    throw err
   }
-}
-
-function auditSinkOf(loaded: LoadedConfig): JsonLinesAuditSink | undefined {
-  const audit = loaded.config.audit
-  if (audit.sink !== 'jsonl') return undefined
-  const path = isAbsolute(audit.path) ? audit.path : join(loaded.dataDir, audit.path)
-  return new JsonLinesAuditSink(path, loaded.config.nodeId)
+  // The configured audit trail: the broker is stopped (the store's lock says so).
+  const pipeline = createAuditPipeline({ config: loaded.config, dataDir: loaded.dataDir })
+  try {
+    await body({ store, audit: (event) => pipeline.sink.emit(event), masterKeyId: masterKey.id })
+  } finally {
+    await store.close()
+    await pipeline.close()
+  }
 }

@@ -4,7 +4,7 @@
  * lock that keeps them off a running broker's database (issue #5).
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -20,7 +20,7 @@ interface Cli {
   cleanup(): Promise<void>
 }
 
-async function cli(): Promise<Cli> {
+async function cli(audit = 'audit: { sink: jsonl }'): Promise<Cli> {
   const dir = await mkdtemp(join(tmpdir(), 'phimq-cli-'))
   const config = join(dir, 'phimq.yaml')
   await writeFile(
@@ -33,6 +33,7 @@ async function cli(): Promise<Cli> {
       'store:',
       '  type: sqlite',
       '  masterKeyFile: master.key',
+      audit,
       '',
     ].join('\n'),
   )
@@ -165,6 +166,22 @@ describe('phimq store commands', () => {
         audit,
         /"type":"store.master-key-rotated","from":"local:[0-9a-f]{16}","to":"local:/,
       )
+    } finally {
+      await c.cleanup()
+    }
+  })
+
+  it('writes its audit events to the default hash-chained audit trail', async () => {
+    const c = await cli('')
+    try {
+      await c.run('init-master-key', '--out', join(c.dir, 'master.key'))
+      await seed(c.config)
+      await c.run('rotate-key', '-c', c.config, '--default-tenant')
+      const dir = join(c.dir, 'data', 'audit')
+      const segments = await Promise.all(
+        (await readdir(dir)).map((name) => readFile(join(dir, name), 'utf8')),
+      )
+      assert.match(segments.join('\n'), /"type":"store.key-rotated"/)
     } finally {
       await c.cleanup()
     }
