@@ -140,6 +140,8 @@ export class SqliteStore implements Store {
 
   async open(): Promise<StoreSnapshot> {
     if (this.#db) throw new StoreError('store is already open')
+    // A closed instance has dropped its keys: open a new one instead.
+    if (this.#closed) throw new StoreError('store is closed')
     const db = openDatabase(this.#options.path, this.#options.synchronous ?? 'normal')
     this.#db = db
     this.#sql = prepareStatements(db)

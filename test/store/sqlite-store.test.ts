@@ -280,12 +280,13 @@ describe('SQLite store', () => {
     }
   })
 
-  it('refuses writes after close with a named error', async () => {
+  it('refuses writes, and a second open, after close with a named error', async () => {
     const fx = await sqliteFixture()
     const store = fx.make()
     await store.open()
     await store.close()
     assert.throws(() => store.deleteSession('x'), { code: 'PHIMQ_STORE_FAILED' })
+    await assert.rejects(store.open(), { code: 'PHIMQ_STORE_FAILED' })
     await fx.cleanup()
   })
 })
