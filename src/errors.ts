@@ -51,3 +51,13 @@ export class PacketTooLargeError extends PhimqError {
 export class StoreError extends PhimqError {
   override readonly code = 'PHIMQ_STORE_FAILED'
 }
+
+/** The topic policy cannot be built: a rule, class, guard or key is wrong. */
+export class PolicyInvalidError extends PhimqError {
+  override readonly code = 'PHIMQ_POLICY_INVALID'
+}
+
+/** A pseudonym key is missing, unreadable or too short. */
+export class PseudonymKeyError extends PhimqError {
+  override readonly code = 'PHIMQ_PSEUDONYM_KEY_INVALID'
+}

@@ -75,6 +75,24 @@ export type AuditEvent =
     })
   | (Base<'will.published'> & { clientId: string; topic: string })
   | (Base<'will.denied'> & { clientId: string; topic: string; rule: string })
+  | (Base<'tenant.cross-tenant'> & {
+      actor: Actor
+      /** `connect` (will), `publish` or `subscribe`. */
+      op: string
+      /** Topic or filter, masked by the PHI detectors. */
+      topic: string
+      rule: string
+      severity: 'high'
+    })
+  | (Base<'policy.reloaded'> & {
+      version: number
+      /** Names of rules, classes and key tenants added, removed or changed. */
+      changes: Record<string, string[]>
+    })
+  | (Base<'policy.reload-refused'> & {
+      /** Why, one line per problem; config paths, never topic values unmasked. */
+      problems: string[]
+    })
 
 export type AuditEventType = AuditEvent['type']
 

@@ -4,6 +4,7 @@
  * `schema/phimq.schema.json` for editors.
  */
 import { z } from 'zod'
+import { policySchema } from './policy.js'
 
 export const ENVIRONMENTS = ['dev', 'test', 'prod'] as const
 
@@ -62,6 +63,7 @@ export const configSchema = z.strictObject({
   limits: limitsSchema.prefault({}),
   store: storeSchema.prefault({ type: 'memory' }),
   audit: auditSchema.prefault({}),
+  policy: policySchema.optional(),
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
     .prefault({}),

@@ -1,0 +1,127 @@
+/**
+ * The compiled rule set (C15, C17): identities bound to allow/deny on
+ * publish/subscribe for topic patterns. Default deny; a deny rule wins over
+ * any allow rule. A subscription is allowed only when one allow rule's
+ * pattern contains the whole filter, and no deny rule's pattern overlaps it.
+ */
+import type { Identity, Qos } from '../broker/types.js'
+import type { RuleConfig } from '../config/policy.js'
+import { compilePattern, globMatches, resolvePattern, type TopicPattern } from './pattern.js'
+import { filterContains, filtersIntersect, topicMatches } from './topic-filter.js'
+
+export type Action = 'publish' | 'subscribe'
+
+/** Rule names of the decisions this module makes. */
+export const RULE_DEFAULT_DENY = 'policy.default-deny'
+export const RULE_SHARE_GROUP = 'policy.share-group'
+
+interface CompiledRule {
+  readonly name: string
+  readonly effect: 'allow' | 'deny'
+  readonly who: RuleConfig['who']
+  readonly actions: ReadonlySet<Action>
+  readonly patterns: readonly TopicPattern[]
+  readonly maxQos: Qos
+  readonly retain: boolean
+  readonly shareGroups: readonly string[]
+}
+
+/** What the rules say about one action. */
+export type AccessDecision =
+  | {
+      readonly allow: true
+      /** Highest QoS among the allowing rules. */
+      readonly maxQos: Qos
+      /** Whether any allowing rule permits RETAIN=1. */
+      readonly retain: boolean
+    }
+  | { readonly allow: false; readonly rule: string }
+
+function bindsIdentity(rule: CompiledRule, identity: Identity): boolean {
+  const { tenant, role, id } = rule.who
+  if (tenant !== undefined && !globMatches(tenant, identity.tenant)) return false
+  if (role !== undefined && !globMatches(role, identity.role)) return false
+  return id === undefined || globMatches(id, identity.id)
+}
+
+/** The filters of a rule for one identity (patterns it cannot fill drop out). */
+function filtersFor(rule: CompiledRule, identity: Identity): string[] {
+  const out: string[] = []
+  for (const p of rule.patterns) {
+    const f = resolvePattern(p, identity)
+    if (f !== undefined) out.push(f)
+  }
+  return out
+}
+
+function allowOf(rules: readonly CompiledRule[]): AccessDecision {
+  if (rules.length === 0) return { allow: false, rule: RULE_DEFAULT_DENY }
+  const maxQos = Math.max(...rules.map((r) => r.maxQos)) as Qos
+  return { allow: true, maxQos, retain: rules.some((r) => r.retain) }
+}
+
+/** Rules compiled once per policy version. */
+export class RuleSet {
+  readonly #rules: readonly CompiledRule[]
+
+  /** Throws `SyntaxError` on a bad pattern (the config check reports it first). */
+  constructor(rules: readonly RuleConfig[]) {
+    this.#rules = rules.map((r) => ({
+      name: r.name,
+      effect: r.effect,
+      who: r.who,
+      actions: new Set(r.actions),
+      patterns: r.topics.map(compilePattern),
+      maxQos: r.maxQos,
+      retain: r.retain,
+      shareGroups: r.shareGroups,
+    }))
+  }
+
+  #binding(identity: Identity, action: Action): CompiledRule[] {
+    return this.#rules.filter((r) => r.actions.has(action) && bindsIdentity(r, identity))
+  }
+
+  /** May `identity` publish to the Topic Name `topic`? */
+  decidePublish(identity: Identity, topic: string): AccessDecision {
+    return this.#decideTopic(identity, 'publish', topic)
+  }
+
+  /** May `identity` receive a message published to `topic`? (delivery, C15) */
+  decideDelivery(identity: Identity, topic: string): AccessDecision {
+    return this.#decideTopic(identity, 'subscribe', topic)
+  }
+
+  #decideTopic(identity: Identity, action: Action, topic: string): AccessDecision {
+    const rules = this.#binding(identity, action)
+    const matching = rules.filter((r) =>
+      filtersFor(r, identity).some((f) => topicMatches(f, topic)),
+    )
+    const deny = matching.find((r) => r.effect === 'deny')
+    if (deny) return { allow: false, rule: `policy.rule.${deny.name}` }
+    return allowOf(matching)
+  }
+
+  /**
+   * May `identity` subscribe to `filter` (without its `$share` prefix),
+   * optionally in `shareGroup`? Containment, not string comparison.
+   */
+  decideSubscribe(identity: Identity, filter: string, shareGroup?: string): AccessDecision {
+    const rules = this.#binding(identity, 'subscribe')
+    const deny = rules.find(
+      (r) =>
+        r.effect === 'deny' && filtersFor(r, identity).some((f) => filtersIntersect(f, filter)),
+    )
+    if (deny) return { allow: false, rule: `policy.rule.${deny.name}` }
+
+    const containing = rules.filter(
+      (r) => r.effect === 'allow' && filtersFor(r, identity).some((f) => filterContains(f, filter)),
+    )
+    if (containing.length === 0 || shareGroup === undefined) return allowOf(containing)
+
+    // Joining a shared group needs an explicit grant on a containing rule (C17).
+    const granting = containing.filter((r) => r.shareGroups.some((g) => globMatches(g, shareGroup)))
+    if (granting.length === 0) return { allow: false, rule: RULE_SHARE_GROUP }
+    return allowOf(granting)
+  }
+}
