@@ -59,5 +59,5 @@ export class PolicyInvalidError extends PhimqError {
 
 /** A pseudonym key is missing, unreadable or too short. */
 export class PseudonymKeyError extends PhimqError {
-  override readonly code = 'PHIMQ_PSEUDONYM_KEY_INVALID'
+  override readonly code = 'PHIMQ_PSEUDONYM_KEY'
 }

@@ -33,7 +33,7 @@ function configText(edit: (policy: string) => string = (p) => p): string {
 describe('policy config section (src/config/policy.ts)', () => {
   it('loads the worked example through the config loader', () => {
     const { config } = parseConfig(configText())
-    assert.equal(config.policy?.rules.length, 9)
+    assert.equal(config.policy?.rules.length, 10)
     assert.equal(config.policy?.classes[1]?.messageExpiry.maxSeconds, 86_400)
     assert.equal(config.policy?.tenancy.mode, 'prefix')
   })
@@ -171,17 +171,17 @@ describe('pseudonym keys (C22)', () => {
     assert.throws(
       () => load('short.key'),
       (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'PHIMQ_PSEUDONYM_KEY_INVALID')
+        assert.equal(err.code, 'PHIMQ_PSEUDONYM_KEY')
         assert.ok(!err.message.includes(short))
         return true
       },
     )
-    assert.throws(() => load('missing.key'), { code: 'PHIMQ_PSEUDONYM_KEY_INVALID' })
+    assert.throws(() => load('missing.key'), { code: 'PHIMQ_PSEUDONYM_KEY' })
   })
 
   it('the gate refuses to start when a configured key is missing', () => {
     assert.throws(() => new PolicyGate({ policy: rpmPolicy(), environment: 'prod', env: {} }), {
-      code: 'PHIMQ_PSEUDONYM_KEY_INVALID',
+      code: 'PHIMQ_PSEUDONYM_KEY',
     })
   })
 })
