@@ -183,8 +183,14 @@ export class TopicClasses {
       out = checked.message
     }
 
-    // 4. Message Expiry (C24): default when absent, capped at the maximum,
-    // and a retained message under an exception dies with the exception.
+    // 4. Message Expiry (C24). A will at CONNECT carries its interval, which
+    // counts from when it is sent: cap the interval, set no time yet.
+    if (message.willExpirySeconds !== undefined) {
+      const willExpirySeconds = Math.min(message.willExpirySeconds, cls.expiryMaxSeconds)
+      return { allow: true, message: { ...out, willExpirySeconds } }
+    }
+    // Otherwise: default when absent, capped at the maximum, and a retained
+    // message under an exception dies with the exception.
     const cap = ctx.now + cls.expiryMaxSeconds * 1000
     const asked = message.expiresAt ?? ctx.now + cls.expiryDefaultSeconds * 1000
     const expiresAt = Math.min(asked, cap, exceptionEnd ?? Number.POSITIVE_INFINITY)

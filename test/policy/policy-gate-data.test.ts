@@ -252,6 +252,14 @@ describe('C24 expiry and session caps', () => {
     })
   }
 
+  it('caps the Message Expiry interval of a will without fixing a time (it counts from sending)', () => {
+    const { gate } = makeGate()
+    const will = message('acme/rpm/dev-1/vitals/hr', { hr: 0 }, { willExpirySeconds: 999_999 })
+    const out = allowed(gate.authorizePublish(device1, will))
+    assert.equal(out.willExpirySeconds, 86_400)
+    assert.equal(out.expiresAt, undefined)
+  })
+
   it('applies expiry to a 3.1.1 publisher too', () => {
     const { gate, clock } = makeGate()
     const v4 = client({ id: 'dev-1', role: 'device' }, { protocolVersion: 4 })
