@@ -216,13 +216,26 @@ export class PolicyGate implements Gate {
     if (!decision.allow) return deny(decision.rule, ReasonCode.NotAuthorized)
 
     // 5. Topic class: retain, QoS, payload, expiry (C22–C24).
-    return p.classes.applyPublish(message, {
+    const outcome = p.classes.applyPublish(message, {
       identity,
       protocolVersion: client.protocolVersion,
       now: this.#clock.now(),
       ruleRetain: decision.retain,
       ruleMaxQos: decision.maxQos,
     })
+    if (!outcome.allow) return outcome
+
+    // 6. Stamp the source, so a retained copy can be judged by it later.
+    return { allow: true, message: { ...outcome.message, originIdentity: identity } }
+  }
+
+  /** May the source of a stored retained message still publish there? */
+  #isSourceStillAllowed(message: Message): boolean {
+    const origin = message.originIdentity
+    if (origin === undefined) return true
+    if (this.#checkIdentity(origin)) return false
+    if (checkTenantPrefix(origin, message.topic)) return false
+    return this.#policy.rules.decidePublish(origin, message.topic).allow
   }
 
   // --- SUBSCRIBE -----------------------------------------------------------
@@ -288,8 +301,10 @@ export class PolicyGate implements Gate {
     if (p.detector.detectTopic(topic).length > 0) return false
     if (checkTenantPrefix(identity, topic)) return false
     if (!p.rules.decideDelivery(identity, topic).allow) return false
-    // A retained message whose class no longer allows retain is not delivered.
+    // A retained message whose class no longer allows retain, or whose source
+    // lost the right to publish there, is not delivered (C15, C23).
     if (message.retain && !p.classes.isRetainAllowed(identity, topic, now)) return false
+    if (message.retain && !this.#isSourceStillAllowed(message)) return false
     return true
   }
 

@@ -210,5 +210,24 @@ describe('PolicyGate in the broker over MQTT.js (C15–C18, C21–C24)', () => {
     assert.equal(h.gate.reload(rpmPolicyInput()).ok, true)
   })
 
+  it('withholds a retained message whose source lost its rights, from a new subscriber (C15)', async () => {
+    const dev = await h.connect({ ...device1, id: 'dev-11' })
+    const online = { properties: { contentType: 'text/plain' }, retain: true }
+    assert.equal(await pubackCode(dev, 'acme/rpm/dev-11/status', { up: 1 }, online), 0)
+    const before = await h.connect({ ...clinician, id: 'app-8' })
+    const first = nextMessages(before, 1)
+    await before.subscribeAsync('acme/rpm/dev-11/status', { qos: 1 })
+    assert.equal((await first)[0]?.packet.retain, true)
+
+    const input = rpmPolicyInput()
+    const rules = input.rules as Array<{ name: string }>
+    input.rules = rules.filter((r) => r.name !== 'device-telemetry')
+    assert.equal(h.gate.reload(input).ok, true)
+    const afterReload = await h.connect({ ...clinician, id: 'app-10' })
+    await afterReload.subscribeAsync('acme/rpm/dev-11/status', { qos: 1 })
+    assert.deepEqual(await collectFor(afterReload, 200), [])
+    assert.equal(h.gate.reload(rpmPolicyInput()).ok, true)
+  })
+
   it.skip('masks PHI topics in the audit events the core writes (C21, C26) — today the core writes the raw topic; the lead wires gate.maskTopic (issue #4)', () => {})
 })

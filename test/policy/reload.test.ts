@@ -34,6 +34,20 @@ describe('policy reload (C15: validated first, then takes effect on stored messa
     assert.deepEqual(stored, { allow: false, reasonCode: 0x87, rule: 'policy.default-deny' })
   })
 
+  it('withholds a retained message once its source loses the right to publish there', () => {
+    const { gate } = makeGate()
+    const m = message('acme/rpm/dev-1/status', { online: true }, { retain: true })
+    const v = gate.authorizePublish(device1, m)
+    assert.equal(v.allow, true)
+    if (!v.allow) return
+    assert.equal(v.message.originIdentity?.id, 'dev-1')
+    assert.equal(gate.authorizeDelivery(clinician, v.message), true)
+    assert.equal(gate.reload(withoutRule('device-telemetry')).ok, true)
+    assert.equal(gate.authorizeDelivery(clinician, v.message), false)
+    // A live (not retained) copy already in a queue is still judged by the reader's rights.
+    assert.equal(gate.authorizeDelivery(clinician, { ...v.message, retain: false }), true)
+  })
+
   it('reports a reload that changes nothing as unchanged', () => {
     const result = makeGate().gate.reload(rpmPolicyInput())
     assert.equal(result.ok && result.changes.changed, false)
