@@ -262,9 +262,14 @@ function compileFormat(format: SiteFormat): Rule {
   return { kind: format.kind ?? 'mrn', re, format: format.name }
 }
 
+// Topics repeat: remember this many results, then start over.
+const TOPIC_CACHE_MAX_ENTRIES = 4096
+
 /** Runs the detectors; build one per config, reuse it for every check. */
 export class PhiDetector {
   readonly #rules: readonly Rule[]
+  // Keyed by client input, so a Map (never a plain object).
+  readonly #topicCache = new Map<string, readonly Hit[]>()
 
   constructor(options: DetectorOptions = {}) {
     const zip = options.zip ?? 'prefixed'
@@ -290,9 +295,18 @@ export class PhiDetector {
     return hits.sort((a, b) => a.start - b.start || a.end - b.end)
   }
 
-  /** Hits in a topic name or filter (dates read with `/` as a level separator). */
-  detectTopic(topic: string): Hit[] {
-    return this.detect(topic, 'topic')
+  /**
+   * Hits in a topic name or filter (dates read with `/` as a level
+   * separator). Results are cached: the same topic is checked on every
+   * publish and every delivery.
+   */
+  detectTopic(topic: string): readonly Hit[] {
+    const cached = this.#topicCache.get(topic)
+    if (cached) return cached
+    const hits = Object.freeze(this.detect(topic, 'topic'))
+    if (this.#topicCache.size >= TOPIC_CACHE_MAX_ENTRIES) this.#topicCache.clear()
+    this.#topicCache.set(topic, hits)
+    return hits
   }
 
   /** True when any detector fires. */

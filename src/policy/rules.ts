@@ -7,7 +7,7 @@
 import type { Identity, Qos } from '../broker/types.js'
 import type { RuleConfig } from '../config/policy.js'
 import { compilePattern, globMatches, resolvePattern, type TopicPattern } from './pattern.js'
-import { filterContains, filtersIntersect, topicMatches } from './topic-filter.js'
+import { filterContains, filtersIntersect, levelsMatch, levelsOf } from './topic-filter.js'
 
 export type Action = 'publish' | 'subscribe'
 
@@ -60,9 +60,21 @@ function allowOf(rules: readonly CompiledRule[]): AccessDecision {
   return { allow: true, maxQos, retain: rules.some((r) => r.retain) }
 }
 
+/** A rule with its patterns resolved for one identity. */
+interface BoundRule {
+  readonly rule: CompiledRule
+  readonly filters: readonly string[]
+  /** `filters`, split into levels once. */
+  readonly levels: ReadonlyArray<readonly string[]>
+}
+
+// Identities repeat: remember this many bindings, then start over.
+const BINDING_CACHE_MAX_ENTRIES = 4096
+
 /** Rules compiled once per policy version. */
 export class RuleSet {
   readonly #rules: readonly CompiledRule[]
+  readonly #bindings = new Map<string, readonly BoundRule[]>()
 
   /** Throws `SyntaxError` on a bad pattern (the config check reports it first). */
   constructor(rules: readonly RuleConfig[]) {
@@ -78,8 +90,24 @@ export class RuleSet {
     }))
   }
 
-  #binding(identity: Identity, action: Action): CompiledRule[] {
-    return this.#rules.filter((r) => r.actions.has(action) && bindsIdentity(r, identity))
+  /**
+   * The rules binding `identity` for `action`, patterns resolved. Cached by
+   * identity: the gate has refused identities holding `/` or U+0000 before
+   * they get here, so the key below is unambiguous.
+   */
+  #binding(identity: Identity, action: Action): readonly BoundRule[] {
+    const key = `${action}\u0000${identity.tenant ?? ''}\u0000${identity.role ?? ''}\u0000${identity.id}`
+    const cached = this.#bindings.get(key)
+    if (cached) return cached
+    const bound = this.#rules
+      .filter((r) => r.actions.has(action) && bindsIdentity(r, identity))
+      .map((rule) => {
+        const filters = filtersFor(rule, identity)
+        return { rule, filters, levels: filters.map(levelsOf) }
+      })
+    if (this.#bindings.size >= BINDING_CACHE_MAX_ENTRIES) this.#bindings.clear()
+    this.#bindings.set(key, bound)
+    return bound
   }
 
   /** May `identity` publish to the Topic Name `topic`? */
@@ -93,10 +121,10 @@ export class RuleSet {
   }
 
   #decideTopic(identity: Identity, action: Action, topic: string): AccessDecision {
-    const rules = this.#binding(identity, action)
-    const matching = rules.filter((r) =>
-      filtersFor(r, identity).some((f) => topicMatches(f, topic)),
-    )
+    const t = levelsOf(topic)
+    const matching = this.#binding(identity, action)
+      .filter((b) => b.levels.some((f) => levelsMatch(f, t)))
+      .map((b) => b.rule)
     const deny = matching.find((r) => r.effect === 'deny')
     if (deny) return { allow: false, rule: `policy.rule.${deny.name}` }
     return allowOf(matching)
@@ -107,16 +135,15 @@ export class RuleSet {
    * optionally in `shareGroup`? Containment, not string comparison.
    */
   decideSubscribe(identity: Identity, filter: string, shareGroup?: string): AccessDecision {
-    const rules = this.#binding(identity, 'subscribe')
-    const deny = rules.find(
-      (r) =>
-        r.effect === 'deny' && filtersFor(r, identity).some((f) => filtersIntersect(f, filter)),
+    const bound = this.#binding(identity, 'subscribe')
+    const deny = bound.find(
+      (b) => b.rule.effect === 'deny' && b.filters.some((f) => filtersIntersect(f, filter)),
     )
-    if (deny) return { allow: false, rule: `policy.rule.${deny.name}` }
+    if (deny) return { allow: false, rule: `policy.rule.${deny.rule.name}` }
 
-    const containing = rules.filter(
-      (r) => r.effect === 'allow' && filtersFor(r, identity).some((f) => filterContains(f, filter)),
-    )
+    const containing = bound
+      .filter((b) => b.rule.effect === 'allow' && b.filters.some((f) => filterContains(f, filter)))
+      .map((b) => b.rule)
     if (containing.length === 0 || shareGroup === undefined) return allowOf(containing)
 
     // Joining a shared group needs an explicit grant on a containing rule (C17).

@@ -30,7 +30,13 @@ interface CompiledClass {
   readonly maxPayloadBytes: number | undefined
   readonly contentType: string | undefined
   readonly payload: PayloadRuleConfig | undefined
+  /** JSON rule fields as sets, built once. */
+  readonly allowedFields: ReadonlySet<string>
+  readonly pseudonymFields: ReadonlySet<string>
 }
+
+// Remember this many (identity, topic) class lookups, then start over.
+const CLASS_CACHE_MAX_ENTRIES = 8192
 
 /** The class topics fall to when none matches and no `defaultClass` is set. */
 export const BUILTIN_CLASS_NAME = 'unclassified'
@@ -47,6 +53,8 @@ const BUILTIN_CLASS: CompiledClass = {
   maxPayloadBytes: undefined,
   contentType: undefined,
   payload: undefined,
+  allowedFields: new Set(),
+  pseudonymFields: new Set(),
 }
 
 /**
@@ -97,6 +105,8 @@ function compileClass(c: TopicClassConfig): CompiledClass {
     maxPayloadBytes: c.maxPayloadBytes,
     contentType: c.contentType,
     payload: c.payload,
+    allowedFields: new Set(c.payload?.format === 'json' ? c.payload.fields : []),
+    pseudonymFields: new Set(c.payload?.format === 'json' ? c.payload.pseudonymize : []),
   }
 }
 
@@ -112,6 +122,8 @@ export class TopicClasses {
   readonly #classes: readonly CompiledClass[]
   readonly #fallback: CompiledClass
   readonly #keys: ReadonlyMap<string, PseudonymKey>
+  // Keyed by identity and topic (client input), so a Map.
+  readonly #classCache = new Map<string, CompiledClass>()
 
   constructor(
     classes: readonly TopicClassConfig[],
@@ -129,7 +141,14 @@ export class TopicClasses {
   }
 
   #classOf(identity: Identity, topic: string): CompiledClass {
-    return this.#classes.find((c) => matchesAny(c.patterns, identity, topic)) ?? this.#fallback
+    // Placeholders make the class depend on the identity's values too.
+    const key = `${identity.tenant ?? ''}\u0000${identity.role ?? ''}\u0000${identity.id}\u0000${topic}`
+    const cached = this.#classCache.get(key)
+    if (cached) return cached
+    const cls = this.#classes.find((c) => matchesAny(c.patterns, identity, topic)) ?? this.#fallback
+    if (this.#classCache.size >= CLASS_CACHE_MAX_ENTRIES) this.#classCache.clear()
+    this.#classCache.set(key, cls)
+    return cls
   }
 
   /** The live retain exception for `topic`, if any (expired ones do not count). */
@@ -239,8 +258,8 @@ export class TopicClasses {
       return refuse(`${prefix}.payload-json`, ReasonCode.PayloadFormatInvalid)
     }
 
-    const allowed = new Set(rule.fields)
-    const pseudo = new Set(rule.pseudonymize)
+    const allowed = cls.allowedFields
+    const pseudo = cls.pseudonymFields
     const key = pseudo.size > 0 ? this.#keys.get(identity.tenant ?? '') : undefined
     const kept: Array<[string, unknown]> = []
     let changed = false

@@ -36,8 +36,11 @@ export function isValidTopicName(topic: string): boolean {
 
 /** True when `filter` matches the Topic Name `topic` (section 4.7). */
 export function topicMatches(filter: string, topic: string): boolean {
-  const f = levelsOf(filter)
-  const t = levelsOf(topic)
+  return levelsMatch(levelsOf(filter), levelsOf(topic))
+}
+
+/** `topicMatches` over levels already split, for hot paths. */
+export function levelsMatch(f: readonly string[], t: readonly string[]): boolean {
   if ((f[0] === '+' || f[0] === '#') && isDollar(t[0])) return false
   for (let i = 0; i < f.length; i++) {
     const level = f[i]
