@@ -122,6 +122,17 @@ describe('PHI detectors: configuration', () => {
   })
 })
 
+describe('PHI detectors: topic cache', () => {
+  it('gives the same answer from the cache, also after it has been cleared by volume', () => {
+    const detector = new PhiDetector()
+    const topic = 'clinic/pt/123-45-6789/hr'
+    assert.equal(detector.detectTopic(topic)[0]?.kind, 'ssn')
+    for (let i = 0; i < 5000; i++) detector.detectTopic(`ward/${i}/hr`)
+    assert.equal(detector.detectTopic(topic)[0]?.kind, 'ssn')
+    assert.deepEqual(detector.detectTopic('ward/12/hr'), [])
+  })
+})
+
 describe('maskTopic (C21, C26)', () => {
   const cases: Array<[string, string]> = [
     ['clinic/pt/123-45-6789/hr', 'clinic/pt/***/hr'],

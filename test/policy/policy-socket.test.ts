@@ -229,5 +229,26 @@ describe('PolicyGate in the broker over MQTT.js (C15–C18, C21–C24)', () => {
     assert.equal(h.gate.reload(rpmPolicyInput()).ok, true)
   })
 
+  it('delivers nothing to a resumed session whose subscription was revoked while offline (C15)', async () => {
+    const session = { clean: false, properties: { sessionExpiryInterval: 600 } }
+    const id = { ...clinician, id: 'app-11' }
+    const first = await h.connect(id, session)
+    await first.subscribeAsync('acme/rpm/dev-12/vitals/+', { qos: 1 })
+    await first.endAsync()
+
+    const input = rpmPolicyInput()
+    input.rules = (input.rules as Array<{ name: string }>).filter((r) => r.name !== 'clinical-read')
+    assert.equal(h.gate.reload(input).ok, true)
+    const dev = await h.connect({ ...device1, id: 'dev-12' })
+    assert.equal(await pubackCode(dev, 'acme/rpm/dev-12/vitals/hr', { hr: 1 }), 0)
+
+    const resumed = await h.connect(id, session)
+    assert.equal(await pubackCode(dev, 'acme/rpm/dev-12/vitals/hr', { hr: 2 }), 0)
+    assert.deepEqual(await collectFor(resumed, 200), [])
+    assert.equal(h.gate.reload(rpmPolicyInput()).ok, true)
+  })
+
+  it.skip('removes a stored subscription the new policy refuses, with one audit event each (C15) — today the core keeps it and the gate refuses each delivery; the lead wires re-evaluation after reload and on resume (issue #4)', () => {})
+
   it.skip('masks PHI topics in the audit events the core writes (C21, C26) — today the core writes the raw topic; the lead wires gate.maskTopic (issue #4)', () => {})
 })
