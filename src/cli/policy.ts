@@ -47,6 +47,7 @@ export function parseIdentity(text: string): Identity {
   return { id, tenant: fields.get('tenant'), role: fields.get('role') }
 }
 
+/** What `explain` asks the gate about. */
 export interface ExplainRequest {
   readonly identity: Identity
   readonly publish?: string | undefined

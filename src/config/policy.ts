@@ -19,6 +19,7 @@ const glob = z.string().min(1).max(128)
 
 const qos = z.union([z.literal(0), z.literal(1), z.literal(2)])
 
+/** One rule: who, allow or deny, which actions, which topics, with what limits (C15). */
 export const ruleSchema = z.strictObject({
   /** Stable name; a refusal by this rule is audited as `policy.rule.<name>`. */
   name,
@@ -36,6 +37,7 @@ export const ruleSchema = z.strictObject({
   shareGroups: z.array(glob).default([]),
 })
 
+/** A documented, expiring exception to "no retained PHI" (C23). */
 export const retainExceptionSchema = z.strictObject({
   topic: pattern,
   /** The documented clinical need (C23). */
@@ -44,6 +46,7 @@ export const retainExceptionSchema = z.strictObject({
   expires: z.union([z.iso.datetime({ offset: true }), z.iso.date()]),
 })
 
+/** How a class screens payloads: JSON fields (C22), or binary with a reason. */
 export const payloadRuleSchema = z.discriminatedUnion('format', [
   z.strictObject({
     format: z.literal('json'),
@@ -61,6 +64,7 @@ export const payloadRuleSchema = z.discriminatedUnion('format', [
   }),
 ])
 
+/** A topic class: lifetimes, limits and payload rule for its topics (C22–C24). */
 export const topicClassSchema = z.strictObject({
   name,
   /** PHI classes: no retain except by exception, payload rule required. */
@@ -81,6 +85,7 @@ export const topicClassSchema = z.strictObject({
   payload: payloadRuleSchema.optional(),
 })
 
+/** A configured identifier format for the PHI detectors (Appendix A rows 8–13). */
 export const siteFormatSchema = z.strictObject({
   name,
   /** JavaScript regular expression source; must not match the empty string. */
@@ -88,6 +93,7 @@ export const siteFormatSchema = z.strictObject({
   kind: z.enum(['mrn', 'health-plan', 'account', 'license', 'device']).default('mrn'),
 })
 
+/** A tenant's pseudonym key, from a file or an environment variable (C22). */
 export const pseudonymKeySchema = z
   .strictObject({
     tenant: z.string().min(1).max(128),
@@ -105,6 +111,7 @@ export const pseudonymKeySchema = z
     message: 'set exactly one of file or env',
   })
 
+/** The `policy` section; see docs/policy.md. */
 export const policySchema = z
   .strictObject({
     tenancy: z
@@ -155,6 +162,7 @@ export const policySchema = z
     }
   })
 
+/** The validated `policy` section and its parts. */
 export type PolicyConfig = z.infer<typeof policySchema>
 export type RuleConfig = z.infer<typeof ruleSchema>
 export type TopicClassConfig = z.infer<typeof topicClassSchema>

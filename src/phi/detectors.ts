@@ -28,6 +28,7 @@ export const PHI_KINDS = [
   'vin', // [12]
 ] as const
 
+/** One identifier kind a detector reports. */
 export type PhiKind = (typeof PHI_KINDS)[number]
 
 /** One detector hit: `[start, end)` in UTF-16 code units of the input. */
@@ -54,6 +55,7 @@ export interface SiteFormat {
  */
 export type ZipMode = 'off' | 'prefixed' | 'all'
 
+/** Options of a `PhiDetector`, from `policy.detectors`. */
 export interface DetectorOptions {
   readonly formats?: readonly SiteFormat[] | undefined
   readonly zip?: ZipMode | undefined

@@ -13,6 +13,7 @@ import { type KeySources, loadPseudonymKeys } from './pseudonym.js'
 import { RuleSet } from './rules.js'
 import { TopicClasses } from './topic-classes.js'
 
+/** The config's `environment`: guards are mandatory in `prod`. */
 export type Environment = (typeof ENVIRONMENTS)[number]
 
 /** One compiled policy version. */
@@ -26,6 +27,7 @@ export interface CompiledPolicy {
   sessionExpiryMaxSeconds(identity: Identity): number
 }
 
+/** What compiling a policy needs besides the policy: environment and key sources. */
 export interface CompileOptions extends KeySources {
   readonly environment: Environment
 }

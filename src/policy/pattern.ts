@@ -8,7 +8,9 @@
 import type { Identity } from '../broker/types.js'
 import { isValidFilter } from './topic-filter.js'
 
+/** Placeholders a topic pattern may use, each a whole level. */
 export const PLACEHOLDERS = ['tenant', 'id', 'role'] as const
+/** One placeholder name. */
 export type Placeholder = (typeof PLACEHOLDERS)[number]
 
 type Level =

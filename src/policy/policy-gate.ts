@@ -39,6 +39,7 @@ import {
 import { checkDollar, checkTenantPrefix, checkWildcards, GuardRule } from './guards.js'
 import { hasTopicMetacharacter, isSafeIdentity, isSafeLevelValue } from './pattern.js'
 
+/** What a `PolicyGate` is built from. */
 export interface PolicyGateOptions {
   /** A `policy` section as the config schema returns it. */
   readonly policy: PolicyConfig

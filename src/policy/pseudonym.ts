@@ -23,6 +23,7 @@ export interface PseudonymKey {
   readonly key: Buffer
 }
 
+/** Where key files and key variables are read from. */
 export interface KeySources {
   /** Folder that relative key files are read from. */
   readonly baseDir: string

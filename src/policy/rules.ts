@@ -9,10 +9,12 @@ import type { RuleConfig } from '../config/policy.js'
 import { compilePattern, globMatches, resolvePattern, type TopicPattern } from './pattern.js'
 import { filterContains, filtersIntersect, levelsMatch, levelsOf } from './topic-filter.js'
 
+/** The two actions a rule governs; `subscribe` also governs delivery. */
 export type Action = 'publish' | 'subscribe'
 
 /** Rule names of the decisions this module makes. */
 export const RULE_DEFAULT_DENY = 'policy.default-deny'
+/** Rule name when a `$share` group is not granted (C17). */
 export const RULE_SHARE_GROUP = 'policy.share-group'
 
 interface CompiledRule {

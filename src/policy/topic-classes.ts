@@ -68,6 +68,7 @@ export interface ClassRefusal {
   readonly connectReasonCode: number
 }
 
+/** The class's answer: the message to route (maybe rewritten), or a refusal. */
 export type ClassOutcome = { readonly allow: true; readonly message: Message } | ClassRefusal
 
 /** What the class check needs to know besides the message. */
