@@ -50,7 +50,10 @@ describe('will expiry across a long session (C24)', () => {
         reconnectPeriod: 0,
         ...options,
       })
-      await once(c, 'connect')
+      await new Promise<void>((resolve, reject) => {
+        c.once('connect', () => resolve())
+        c.once('error', reject)
+      })
       return c
     }
     try {
