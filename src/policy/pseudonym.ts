@@ -75,6 +75,10 @@ export function loadPseudonymKeys(
  * one in another tenant (different key).
  */
 export function pseudonymize(key: PseudonymKey, value: string): string {
+  // Never a short or empty key: that would be an unkeyed hash in disguise.
+  if (key.key.length < PSEUDONYM_KEY_MIN_BYTES) {
+    throw new PseudonymKeyError(`pseudonym key ${key.keyId}: shorter than 32 bytes`)
+  }
   const mac = createHmac('sha256', key.key).update(value, 'utf8').digest('base64url')
   return `${PSEUDONYM_PREFIX}:${key.keyId}:${mac}`
 }

@@ -50,6 +50,15 @@ describe('policy config section (src/config/policy.ts)', () => {
       /policy\.rules\.0\.topics\.1 \(line \d+\): topic pattern \{tenant\}\/rpm\/\*\*\*\/status holds phi \(ssn\)/,
     ],
     [
+      'PHI in a class topic pattern (C21)',
+      (p) =>
+        p.replace(
+          'topics: ["{tenant}/deid/+"]\n    messageExpiry',
+          'topics: ["{tenant}/deid/jane.roe@example.org"]\n    messageExpiry',
+        ),
+      /policy\.classes\.3\.topics\.0.*\{tenant\}\/deid\/\*\*\* holds phi \(email\)/,
+    ],
+    [
       'an unknown placeholder',
       (p) => p.replace('"{tenant}/rpm/{id}/cmd/+"', '"{tenant}/rpm/{serial}/cmd/+"'),
       /policy\.rules\.1\.topics\.0.*unknown placeholder \{serial\}/,

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import type { ConnectRequest, PublishVerdict } from '../../src/broker/gate.js'
 import type { ClientInfo, Message } from '../../src/broker/types.js'
 import { policySchema } from '../../src/config/policy.js'
+import { pseudonymize } from '../../src/policy/pseudonym.js'
 import {
   betaDevice,
   client,
@@ -79,6 +80,13 @@ describe('C22 payload minimization and pseudonyms', () => {
     const m = message('acme/rpm/dev-1/vitals/hr', { hr: 72, unit: 'bpm', name: 'Jane Roe' })
     const out = allowed(publish(device1, m))
     assert.deepEqual(json(out), { hr: 72, unit: 'bpm' })
+  })
+
+  it('drops a __proto__ field as data, without touching any prototype', () => {
+    const raw = '{"__proto__": {"polluted": true}, "hr": 61}'
+    const out = allowed(publish(device1, message('acme/rpm/dev-1/vitals/hr', raw)))
+    assert.equal(out.payload.toString(), '{"hr":61}')
+    assert.equal(({} as Record<string, unknown>).polluted, undefined)
   })
 
   it('leaves an allowed payload byte-for-byte unchanged', () => {
@@ -172,6 +180,13 @@ describe('C22 payload minimization and pseudonyms', () => {
       properties: { contentType: 'application/octet-stream' },
     })
     assert.equal(allowed(publish(device1, m)).payload, m.payload)
+  })
+})
+
+describe('pseudonym helper (C22)', () => {
+  it('refuses a key shorter than 32 bytes, so no unkeyed or weakly keyed hash is offered', () => {
+    const weak = { tenant: 'acme', keyId: 'k0', key: Buffer.alloc(0) }
+    assert.throws(() => pseudonymize(weak, 'AC00001234'), { code: 'PHIMQ_PSEUDONYM_KEY' })
   })
 })
 
