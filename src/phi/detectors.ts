@@ -178,7 +178,8 @@ const BASE_RULES: readonly Rule[] = [
   },
   {
     kind: 'email',
-    re: /(?<v>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})/dg,
+    // Bounded runs (RFC 5321 lengths) keep the scan linear on long input.
+    re: /(?<v>[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24})/dg,
   },
   // ISO full date, also with `/`: YYYY-MM-DD. A time after it does not save
   // it: an ISO timestamp still carries a full date.
@@ -219,7 +220,7 @@ const BASE_RULES: readonly Rule[] = [
     kind: 'mrn',
     re: new RegExp(
       `${NOT_AFTER_LETTER}(?:mrn|mr#|medical[\\s_-]?record(?:[\\s_-]?(?:no|num|number))?)` +
-        `${CONTEXT_SEP}(?<v>[A-Za-z0-9-]*\\d[A-Za-z0-9-]*)`,
+        `${CONTEXT_SEP}(?<v>[A-Za-z0-9-]{0,32}\\d[A-Za-z0-9-]{0,32})`,
       'dgi',
     ),
   },
@@ -231,12 +232,12 @@ const BASE_RULES: readonly Rule[] = [
   // IPv6: tokenise hex-and-colon runs and let `net.isIP` decide.
   {
     kind: 'ip',
-    re: /(?<![\w:.])(?<v>[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*)(?![\w:])/dg,
+    re: /(?<![\w:.])(?<v>[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{0,40}:[0-9A-Fa-f.]{0,15})(?![\w:])/dg,
     accept: (v) => isIP(v.replace(/\.$/, '')) === 6,
   },
   {
     kind: 'url',
-    re: /(?<![A-Za-z])(?<v>(?:https?|wss?|mqtts?):\/\/[^\s"'<>]+)/dgi,
+    re: /(?<![A-Za-z])(?<v>(?:https?|wss?|mqtts?):\/\/[^\s"'<>]{1,2048})/dgi,
   },
   {
     kind: 'vin',

@@ -15,9 +15,19 @@ export interface PolicyProblem {
 
 type Path = Array<string | number>
 
+// A group holding `+`, `*` or `{n,}` followed by `+`, `*` or `{`.
+const NESTED_REPETITION = /\([^()]*(?:[+*]|\{\d*,\})[^()]*\)\s*[+*{]/
+
 /** Build the configured detector; a bad format is a problem, not a throw. */
 function buildDetector(policy: PolicyConfig, problems: PolicyProblem[]): PhiDetector {
   const good = policy.detectors.formats.filter((format, i) => {
+    // A group that repeats and holds a repetition, e.g. (\d+)+, can take
+    // exponential time on a long topic: refuse it at load.
+    if (NESTED_REPETITION.test(format.pattern)) {
+      const message = 'nested repetition such as (x+)+ can stall the broker; bound it'
+      problems.push({ path: ['detectors', 'formats', i, 'pattern'], message })
+      return false
+    }
     try {
       new PhiDetector({ formats: [format] })
       return true

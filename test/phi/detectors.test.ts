@@ -122,6 +122,27 @@ describe('PHI detectors: configuration', () => {
   })
 })
 
+describe('PHI detectors: long input', () => {
+  // Before the runs were bounded, one 64 KiB topic of letters took ~13 s.
+  const LONG_INPUT_BUDGET_MS = 2000
+  const inputs: Array<[string, string]> = [
+    ['letters', 'a'.repeat(65_535)],
+    ['dotted letters', 'a.'.repeat(32_767)],
+    ['digits', '1'.repeat(65_535)],
+    ['an e-mail-like run', `a@${'b.'.repeat(32_000)}`],
+  ]
+  for (const [what, text] of inputs) {
+    it(`screens a 64 KiB run of ${what} in linear time (no ReDoS)`, (t) => {
+      const start = performance.now()
+      defaultDetector.detect(text)
+      defaultDetector.detect(text, 'topic')
+      const ms = performance.now() - start
+      t.diagnostic(`${what}: ${ms.toFixed(0)} ms`)
+      assert.ok(ms < LONG_INPUT_BUDGET_MS, `${ms} ms`)
+    })
+  }
+})
+
 describe('PHI detectors: topic cache', () => {
   it('gives the same answer from the cache, also after it has been cleared by volume', () => {
     const detector = new PhiDetector()

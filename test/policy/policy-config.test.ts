@@ -108,6 +108,11 @@ describe('policy config section (src/config/policy.ts)', () => {
       /policy\.detectors\.formats\.0\.pattern/,
     ],
     [
+      'a site format with nested repetition (ReDoS risk)',
+      (p) => p.replace("pattern: '\\bAC\\d{8}\\b'", "pattern: '(\\d+)+X'"),
+      /policy\.detectors\.formats\.0\.pattern.*nested repetition/,
+    ],
+    [
       'a retain exception without a reason',
       (p) =>
         p.replace('        reason: "care team needs the current care plan on reconnect"\n', ''),
