@@ -160,6 +160,9 @@ export class Session {
     }
   }
 
+  // TODO(#5): a stored QoS 2 message is sent in the same turn its 'sent'
+  // state is written; a crash before that commit resends it under a new
+  // packet id, which a receiver that delivers on PUBLISH sees twice.
   #transmit(out: Outbound, conn: Connection, isNew: boolean): void {
     out.packetId = this.#allocatePacketId()
     out.state = 'sent'

@@ -8,6 +8,7 @@ import { createLogger } from '../monitor/logger.js'
 import { startServer } from '../server.js'
 import { registerAuditCommands } from './audit.js'
 import { registerPolicyCommands } from './policy.js'
+import { registerStoreCommands } from './store.js'
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
     })
   registerAuditCommands(program)
   registerPolicyCommands(program)
+  registerStoreCommands(program)
   return program
 }
 
