@@ -3,6 +3,7 @@
  * like (control C12: short lifetimes, SHA-2 signatures, EC P-256 or better).
  */
 import { CertificateRequestError } from '../errors.js'
+import { isSafeIdentityValue } from '../identity/values.js'
 
 export const CERT_KINDS = ['device', 'app', 'server', 'admin'] as const
 export type CertKind = (typeof CERT_KINDS)[number]
@@ -25,16 +26,6 @@ export const CERT_PROFILES: ReadonlyMap<CertKind, CertProfile> = new Map<CertKin
 export const ROOT_CA_DAYS = 3650
 export const INTERMEDIATE_CA_DAYS = 1825
 export const CRL_VALIDITY_DAYS = 7
-
-/** Characters never allowed in an identity value: MQTT wildcards, level separator, `$`, NUL. */
-export const FORBIDDEN_IDENTITY_CHARS: ReadonlySet<string> = new Set(['+', '#', '/', '$', '\u0000'])
-
-/** An identity value allowed in a SAN URI and a topic level. */
-export function isSafeIdentityValue(value: string): boolean {
-  if (value.length === 0 || value.length > 128) return false
-  for (const ch of value) if (FORBIDDEN_IDENTITY_CHARS.has(ch)) return false
-  return true
-}
 
 /** The SAN URI the identity mapping expects: `urn:phimq:<tenant>:<role>:<id>`. */
 export function identityUri(tenant: string, role: string, id: string): string {
