@@ -75,6 +75,63 @@ export type AuditEvent =
     })
   | (Base<'will.published'> & { clientId: string; topic: string })
   | (Base<'will.denied'> & { clientId: string; topic: string; rule: string })
+  | (Base<'tls.handshake'> & TlsHandshakeFacts)
+  | (Base<'tls.session.revoked'> & {
+      listener: string
+      remoteAddress: string
+      fingerprint256: string
+      serial: string
+      /** `crl`, `deny-list` or `ocsp`. */
+      cause: string
+      /** Live MQTT clients closed with DISCONNECT 0x98; empty if none had connected yet. */
+      clientIds: string[]
+    })
+  | (Base<'tls.crl.stale'> & {
+      listener: string
+      path: string
+      issuer: string
+      nextUpdate: string
+      /** `refuse` (fail closed) or `allow`. */
+      action: string
+    })
+  | (Base<'tls.material.reloaded'> & {
+      listener: string
+      /** `server-cert` (with key, CA and CRLs), `crl` or `deny-list`. */
+      what: string
+      /** Of the server certificate now served. */
+      fingerprint256?: string | undefined
+    })
+  | (Base<'tls.material.rejected'> & { listener: string; what: string; reason: string })
+
+/**
+ * One TLS handshake as control C13 records it: certificate fields only, no
+ * private data. Fields a failed handshake never reached are absent.
+ */
+export interface TlsHandshakeFacts {
+  listener: string
+  remoteAddress: string
+  /** `accepted` or `refused`. */
+  result: 'accepted' | 'refused'
+  /**
+   * Why it was refused: an OpenSSL verify code (`CERT_REVOKED`,
+   * `CERT_HAS_EXPIRED`), a Node error code (`ERR_SSL_NO_SHARED_CIPHER`), or
+   * ours (`NO_CLIENT_CERT`, `DENY_LISTED`, `IDENTITY_UNMAPPED`, `RATE_LIMITED`).
+   */
+  reason?: string | undefined
+  sni?: string | undefined
+  protocol?: string | undefined
+  cipher?: string | undefined
+  subject?: string | undefined
+  issuer?: string | undefined
+  serial?: string | undefined
+  fingerprint256?: string | undefined
+  /** RFC 3339. */
+  validFrom?: string | undefined
+  validTo?: string | undefined
+  identity?: Identity | undefined
+  /** Accepted with a caveat, e.g. `LIFETIME_ABOVE_MAX`. */
+  warnings?: string[] | undefined
+}
 
 export type AuditEventType = AuditEvent['type']
 

@@ -4,6 +4,7 @@
  * `schema/phimq.schema.json` for editors.
  */
 import { z } from 'zod'
+import { mqttsListenerSchema, wssListenerSchema } from './listeners-tls.js'
 
 export const ENVIRONMENTS = ['dev', 'test', 'prod'] as const
 
@@ -17,7 +18,11 @@ const listenerBase = {
 /** Plain TCP: only in `dev`, only on loopback (checked by the loader). */
 export const tcpListenerSchema = z.strictObject({ ...listenerBase, type: z.literal('tcp') })
 
-export const listenerSchema = z.discriminatedUnion('type', [tcpListenerSchema])
+export const listenerSchema = z.discriminatedUnion('type', [
+  tcpListenerSchema,
+  mqttsListenerSchema,
+  wssListenerSchema,
+])
 
 export const limitsSchema = z.strictObject({
   /** Largest packet accepted, checked from the fixed header before buffering. */
