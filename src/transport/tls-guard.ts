@@ -380,7 +380,7 @@ export class TlsGuard {
   /** C11: a CRL past nextUpdate raises one event per CRL version. */
   #reportStaleCrls(): void {
     for (const crl of this.#crls.stale(this.#clock.now())) {
-      const key = `${crl.path}\u0000${crl.thisUpdate.toISOString()}`
+      const key = `${crl.path}\u0000${crl.issuer}\u0000${crl.thisUpdate.toISOString()}`
       if (this.#staleReported.has(key)) continue
       this.#staleReported.add(key)
       this.#audit.emit({
