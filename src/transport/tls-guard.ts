@@ -294,10 +294,14 @@ export class TlsGuard {
     this.#untrack(entry)
     // The core keeps the identity object it was handed, so identity by
     // reference finds exactly this certificate's clients (not a renewed twin).
-    const clientIds = this.#broker.listClients((c) => c.identity === entry.identity)
-    for (const clientId of clientIds) {
-      this.#broker.disconnectClient(clientId, ReasonCode.AdministrativeAction, { sendWill: false })
-    }
+    const clientIds = this.#broker
+      .listClients((c) => c.identity === entry.identity)
+      .filter((clientId) =>
+        // 5.0: DISCONNECT 0x98; the will is not sent.
+        this.#broker.disconnectClient(clientId, ReasonCode.AdministrativeAction, {
+          sendWill: false,
+        }),
+      )
     this.#audit.emit({
       type: 'tls.session.revoked',
       listener: this.#o.name,
