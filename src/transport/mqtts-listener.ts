@@ -4,10 +4,10 @@
  * C05–C13); the broker core only ever sees admitted sockets, with the
  * mapped identity and the listener's Client Identifier binding rule.
  */
-import type { AddressInfo, Server, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { createServer, type TLSSocket } from 'node:tls'
 import type { BrokerHandle } from '../broker/broker-api.js'
-import { ListenError } from '../errors.js'
+import { listen, urlHost } from './listen.js'
 import {
   type RunningTlsListener,
   resolveTlsOptions,
@@ -60,22 +60,4 @@ export async function createMqttsListener(
       await closed
     },
   }
-}
-
-/** Bind and resolve with the port; a bind failure becomes `ListenError`. */
-export function listen(server: Server, host: string, port: number, name: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
-      reject(new ListenError(`listener ${name} cannot bind ${host}:${port}`, { cause: err }))
-    }
-    server.once('error', onError)
-    server.listen(port, host, () => {
-      server.off('error', onError)
-      resolve((server.address() as AddressInfo).port)
-    })
-  })
-}
-
-export function urlHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host
 }
