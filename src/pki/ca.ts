@@ -27,6 +27,7 @@ import {
   type KeyType,
   newSerial,
 } from './crypto.js'
+import { answerOcspRequest, type OcspCertStatus } from './ocsp.js'
 import {
   type CertKind,
   CRL_VALIDITY_DAYS,
@@ -105,6 +106,8 @@ export interface IssueRequest {
   /** Extra SAN IP addresses (server certificates get `127.0.0.1` always). */
   ipAddresses?: string[]
   keyType?: KeyType
+  /** OCSP responder URL written into the AIA extension (RFC 5280 4.2.2.1). */
+  ocspUrl?: string
 }
 
 /** What `issueCertificate` returns. The private key is not kept by the CA. */
@@ -430,6 +433,38 @@ export class CertificateAuthority {
     })
   }
 
+  /**
+   * Answer a DER OCSP request for certificates this intermediate issued
+   * (signed by the intermediate itself; answers valid `validitySeconds`).
+   */
+  async answerOcsp(requestDer: Uint8Array, validitySeconds = 3600): Promise<Uint8Array> {
+    const keys = this.#signingKeys()
+    const bySerial = new Map(this.#state.certificates.map((c) => [c.serial, c]))
+    return answerOcspRequest(requestDer, {
+      issuerDer: new Uint8Array(this.#inter.rawData),
+      signingKey: keys.intermediate,
+      now: new Date(this.#now()),
+      validitySeconds,
+      lookup: (serial): OcspCertStatus => {
+        const record = bySerial.get(serial)
+        if (!record) return { status: 'unknown' }
+        if (record.revokedAt === undefined) return { status: 'good' }
+        return {
+          status: 'revoked',
+          revokedAt: new Date(record.revokedAt),
+          reason: REVOCATION_REASONS.get(record.revocationReason ?? ''),
+        }
+      },
+    })
+  }
+
+  /** Re-read the inventory from disk (another process may have revoked). */
+  async refresh(): Promise<void> {
+    const state = JSON.parse(await readFile(join(this.dir, 'ca.json'), 'utf8')) as CaState
+    this.#state.crlNumber = Math.max(this.#state.crlNumber, state.crlNumber)
+    this.#state.certificates = state.certificates
+  }
+
   #find(serial: string): CertificateRecord {
     const wanted = serial.toLowerCase().replace(/:/g, '')
     const record = this.#state.certificates.find((c) => c.serial === wanted)
@@ -461,7 +496,7 @@ export class CertificateAuthority {
     const usages: string[] = []
     if (profile.serverAuth) usages.push(x509.ExtendedKeyUsage.serverAuth)
     if (profile.clientAuth) usages.push(x509.ExtendedKeyUsage.clientAuth)
-    return [
+    const extensions: x509.Extension[] = [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension(usages, false),
@@ -469,6 +504,10 @@ export class CertificateAuthority {
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(this.#inter.publicKey),
     ]
+    if (request.ocspUrl !== undefined) {
+      extensions.push(new x509.AuthorityInfoAccessExtension({ ocsp: [request.ocspUrl] }))
+    }
+    return extensions
   }
 }
 
