@@ -75,6 +75,20 @@ export const certLifetimeSchema = z.strictObject({
   action: z.enum(['warn', 'deny']).default('warn'),
 })
 
+/** Client-certificate OCSP and server stapling (C11). */
+export const ocspSchema = z.strictObject({
+  /** `if-present`: check certificates naming a responder; `require`: refuse those that name none. */
+  mode: z.enum(['off', 'if-present', 'require']).default('if-present'),
+  /** Used instead of the certificate's AIA responder. */
+  responderUrl: z.url().optional(),
+  timeoutMs: z.number().int().min(100).max(30_000).default(2000),
+  /** Timeout, error or `unknown`: `refuse` (fail closed) or `allow`. */
+  failure: z.enum(['refuse', 'allow']).default('refuse'),
+  maxCacheSeconds: z.number().int().min(0).default(3600),
+  recheckSeconds: z.number().int().min(1).default(300),
+  staple: z.boolean().default(true),
+})
+
 const tlsListenerBase = {
   name: z.string().min(1).max(64),
   host: z.string().min(1).default('127.0.0.1'),
@@ -85,6 +99,7 @@ const tlsListenerBase = {
   revocation: revocationSchema.prefault({}),
   limits: tlsListenerLimitsSchema.prefault({}),
   certLifetime: certLifetimeSchema.prefault({}),
+  ocsp: ocspSchema.prefault({}),
 }
 
 /** MQTT over TLS, default port 8883. */

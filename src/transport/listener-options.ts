@@ -10,6 +10,7 @@ import type { Logger } from '../broker/logger.js'
 import type { MqttsListenerConfig, WssListenerConfig } from '../config/listeners-tls.js'
 import { DEFAULT_IDENTITY_RULES, type IdentityRule } from '../identity/mapping.js'
 import type { DenyList } from './deny-list.js'
+import { OCSP_DEFAULTS, type OcspOptions } from './ocsp-checker.js'
 import type { TlsProfile } from './tls-options.js'
 
 /** Options common to `mqtts` and `wss`. Paths should be absolute. */
@@ -40,6 +41,8 @@ export interface TlsListenerOptions {
   certLifetime?:
     | { deviceMaxDays: number; otherMaxDays: number; action: 'warn' | 'deny' }
     | undefined
+  /** Client-certificate OCSP checks and server stapling; see `OCSP_DEFAULTS`. */
+  ocsp?: Partial<OcspOptions> | undefined
 }
 
 /** `wss` adds the HTTP side. */
@@ -71,8 +74,10 @@ export interface RunningTlsListener {
 
 /** Options with every default filled in. */
 export type ResolvedTlsOptions = {
-  [K in Exclude<keyof TlsListenerOptions, 'denyListFile'>]-?: NonNullable<TlsListenerOptions[K]>
-} & { denyListFile: string | undefined }
+  [K in Exclude<keyof TlsListenerOptions, 'denyListFile' | 'ocsp'>]-?: NonNullable<
+    TlsListenerOptions[K]
+  >
+} & { denyListFile: string | undefined; ocsp: OcspOptions }
 
 /** Fill defaults (those of `src/config/listeners-tls.ts`). */
 export function resolveTlsOptions(o: TlsListenerOptions): ResolvedTlsOptions {
@@ -97,6 +102,7 @@ export function resolveTlsOptions(o: TlsListenerOptions): ResolvedTlsOptions {
     connectionsPerAddress: o.connectionsPerAddress ?? 30,
     rateWindowSeconds: o.rateWindowSeconds ?? 10,
     certLifetime: o.certLifetime ?? { deviceMaxDays: 90, otherMaxDays: 397, action: 'warn' },
+    ocsp: { ...OCSP_DEFAULTS, ...o.ocsp },
   }
 }
 
@@ -131,6 +137,7 @@ export function tlsListenerOptionsFromConfig(
     connectionsPerAddress: config.limits.connectionsPerAddress,
     rateWindowSeconds: config.limits.rateWindowSeconds,
     certLifetime: config.certLifetime,
+    ocsp: config.ocsp,
   }
   if (config.type === 'mqtts') return base
   return {

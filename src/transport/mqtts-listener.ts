@@ -37,14 +37,15 @@ export async function createMqttsListener(
     socket.once('close', () => sockets.delete(socket))
   })
   server.on('secureConnection', (socket: TLSSocket) => {
-    const admitted = guard.admit(socket)
-    if (!admitted) return
-    broker.handleConnection(socket, {
-      listener: o.name,
-      remoteAddress: socket.remoteAddress ?? 'unknown',
-      identity: admitted.identity,
-      clientIdBinding: o.clientIdBinding,
-      tls: admitted.tls,
+    void guard.admit(socket).then((admitted) => {
+      if (!admitted) return
+      broker.handleConnection(socket, {
+        listener: o.name,
+        remoteAddress: socket.remoteAddress ?? 'unknown',
+        identity: admitted.identity,
+        clientIdBinding: o.clientIdBinding,
+        tls: admitted.tls,
+      })
     })
   })
 

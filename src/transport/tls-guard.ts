@@ -27,6 +27,7 @@ import { ConnectionLimits } from './connection-limits.js'
 import type { CrlSet } from './crl-set.js'
 import { DenyList } from './deny-list.js'
 import type { ResolvedTlsOptions } from './listener-options.js'
+import { OcspChecker, type OcspVerdict } from './ocsp-checker.js'
 import { FileWatcher, readCrls, readServerMaterial, type ServerMaterial } from './tls-material.js'
 import { allowedCiphersFor, buildSecureContextOptions } from './tls-options.js'
 
@@ -49,6 +50,8 @@ interface Tracked {
   readonly serial: string
   readonly fingerprint256: string
   readonly remoteAddress: string
+  readonly leafDer: Uint8Array
+  readonly issuerDer: Uint8Array | undefined
 }
 
 export interface TlsGuardDeps {
@@ -68,6 +71,7 @@ export class TlsGuard {
   readonly #mapper: IdentityMapper
   readonly #limits: ConnectionLimits
   readonly #allowedCiphers: ReadonlySet<string>
+  readonly #ocsp: OcspChecker
   // Live sessions by certificate fingerprint.
   readonly #tracked = new Map<string, Set<Tracked>>()
   readonly #staleReported = new Set<string>()
@@ -76,6 +80,7 @@ export class TlsGuard {
   #crls: CrlSet
   #watcher: FileWatcher | undefined
   #refreshTimer: TimerHandle | undefined
+  #ocspTimer: TimerHandle | undefined
   #unsubscribeDeny: (() => void) | undefined
   // Early refusals surface again as an ECONNRESET `tlsClientError` without
   // an address; this many such errors are not audited twice.
@@ -93,6 +98,7 @@ export class TlsGuard {
     this.#mapper = new IdentityMapper(options.identityRules)
     this.#limits = new ConnectionLimits(options, this.#clock)
     this.#allowedCiphers = allowedCiphersFor(options.profile)
+    this.#ocsp = new OcspChecker(options.ocsp, this.#clock)
     this.#material = readServerMaterial({ ...options, crl: options.crl })
     this.#crls = readCrls(options.crl)
     if (options.denyListFile !== undefined) this.#denyList.loadFile(options.denyListFile)
@@ -126,10 +132,18 @@ export class TlsGuard {
     this.#unsubscribeDeny = this.#denyList.onAdded(() => this.#enforceRevocation('deny-list'))
     this.#scheduleCrlRefresh()
     this.#reportStaleCrls()
+    if (this.#o.ocsp.staple) server.on('OCSPRequest', (c, i, cb) => this.#staple(c, i, cb))
+    this.#scheduleOcspRecheck()
   }
 
-  /** Step 3: decide on a completed handshake. Undefined means refused (socket destroyed). */
-  admit(socket: TLSSocket): Admission | undefined {
+  /**
+   * Step 3: decide on a completed handshake. Undefined means refused (the
+   * socket is destroyed). Async only for OCSP; the socket buffers meanwhile.
+   */
+  async admit(socket: TLSSocket): Promise<Admission | undefined> {
+    // First: on Node 20, after getPeerX509Certificate() the detailed chain
+    // of getPeerCertificate(true) comes back without its issuer.
+    const issuerDer = issuerOf(socket)
     const facts = this.#collectFacts(socket)
     const peer = socket.getPeerX509Certificate()
     const refusal = this.#checkPeer(socket, facts, peer)
@@ -140,19 +154,26 @@ export class TlsGuard {
     const mapped = this.#mapper.map(readCertificateFields(peer.raw))
     if (!mapped.ok) return this.#refuse(socket, { ...facts, reason: mapped.reason })
 
+    const warnings: string[] = []
     const lifetime = this.#checkLifetime(peer, mapped.identity)
     if (lifetime === 'deny') {
       return this.#refuse(socket, { ...facts, reason: 'LIFETIME_ABOVE_MAX' })
     }
+    if (lifetime === 'warn') warnings.push('LIFETIME_ABOVE_MAX')
+
+    const ocsp = await this.#checkOcsp(peer.raw, issuerDer)
+    if (socket.destroyed) return this.#refuse(socket, { ...facts, reason: 'CLIENT_CLOSED' })
+    if (ocsp.refusal !== undefined) return this.#refuse(socket, { ...facts, reason: ocsp.refusal })
+    if (ocsp.warning !== undefined) warnings.push(ocsp.warning)
 
     this.#audit.emit({
       type: 'tls.handshake',
       ...facts,
       result: 'accepted',
       identity: mapped.identity,
-      ...(lifetime === 'warn' ? { warnings: ['LIFETIME_ABOVE_MAX'] } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
     })
-    this.#track(socket, mapped.identity, peer)
+    this.#track(socket, mapped.identity, peer, issuerDer)
     return {
       identity: mapped.identity,
       tls: {
@@ -163,11 +184,34 @@ export class TlsGuard {
     }
   }
 
+  /** C11 OCSP step: what the verdict means under the listener's policy. */
+  async #checkOcsp(
+    leafDer: Uint8Array,
+    issuerDer: Uint8Array | undefined,
+  ): Promise<{ refusal?: string; warning?: string }> {
+    const policy = this.#o.ocsp
+    if (policy.mode === 'off') return {}
+    const verdict: OcspVerdict = await this.#ocsp.check(leafDer, issuerDer)
+    switch (verdict) {
+      case 'good':
+        return {}
+      case 'revoked':
+        return { refusal: 'OCSP_REVOKED' }
+      case 'no-responder':
+        return policy.mode === 'require' ? { refusal: 'OCSP_NO_RESPONDER' } : {}
+      default: {
+        const reason = verdict === 'unknown' ? 'OCSP_UNKNOWN' : 'OCSP_UNAVAILABLE'
+        return policy.failure === 'refuse' ? { refusal: reason } : { warning: reason }
+      }
+    }
+  }
+
   /** Stop timers and watchers; open sockets are the listener's to close. */
   close(): void {
     this.#closed = true
     this.#watcher?.close()
     this.#refreshTimer?.cancel()
+    this.#ocspTimer?.cancel()
     this.#unsubscribeDeny?.()
   }
 
@@ -256,13 +300,20 @@ export class TlsGuard {
   }
 
   /** Step 4: remember the session under its fingerprint until the socket closes. */
-  #track(socket: TLSSocket, identity: MappedIdentity, peer: X509Certificate): void {
+  #track(
+    socket: TLSSocket,
+    identity: MappedIdentity,
+    peer: X509Certificate,
+    issuerDer: Uint8Array | undefined,
+  ): void {
     const entry: Tracked = {
       socket,
       identity,
       serial: peer.serialNumber,
       fingerprint256: peer.fingerprint256,
       remoteAddress: socket.remoteAddress ?? 'unknown',
+      leafDer: peer.raw,
+      issuerDer,
     }
     let set = this.#tracked.get(entry.fingerprint256)
     if (!set) {
@@ -319,6 +370,39 @@ export class TlsGuard {
     this.#clock.schedule(REVOKE_DESTROY_AFTER_MS, () => {
       if (!entry.socket.destroyed) entry.socket.destroy()
     })
+  }
+
+  /** Ask OCSP again about every live session; a revoked answer closes it (C11). */
+  #scheduleOcspRecheck(): void {
+    if (this.#o.ocsp.mode === 'off' || this.#closed) return
+    this.#ocspTimer = this.#clock.schedule(this.#o.ocsp.recheckSeconds * 1000, () => {
+      void this.#recheckOcsp().finally(() => this.#scheduleOcspRecheck())
+    })
+  }
+
+  async #recheckOcsp(): Promise<void> {
+    for (const set of [...this.#tracked.values()]) {
+      for (const entry of [...set]) {
+        const verdict = await this.#ocsp.check(entry.leafDer, entry.issuerDer)
+        if (verdict === 'revoked' && !entry.socket.destroyed) this.#closeRevoked(entry, 'ocsp')
+      }
+    }
+  }
+
+  /** Staple the server certificate's OCSP status for clients that ask. */
+  #staple(
+    cert: Buffer,
+    issuer: Buffer | null,
+    done: (err: Error | null, res: Buffer | null) => void,
+  ): void {
+    if (!issuer) {
+      done(null, null)
+      return
+    }
+    this.#ocsp
+      .stapleFor(cert, issuer)
+      .then((der) => done(null, der ? Buffer.from(der) : null))
+      .catch(() => done(null, null))
   }
 
   #onFileChange(path: string): void {
@@ -425,6 +509,15 @@ function certificateFacts(peer: X509Certificate): Partial<HandshakeFacts> {
     validFrom: isoDate(peer.validFrom),
     validTo: isoDate(peer.validTo),
   }
+}
+
+/** DER of the certificate that issued the peer's, from the verified chain. */
+function issuerOf(socket: TLSSocket): Uint8Array | undefined {
+  const leaf = socket.getPeerCertificate(true)
+  const issuer = leaf.issuerCertificate
+  // A self-issued leaf points at itself: there is no separate issuer.
+  if (!issuer?.raw || issuer.fingerprint256 === leaf.fingerprint256) return undefined
+  return issuer.raw
 }
 
 function cap(text: string): string {

@@ -48,10 +48,10 @@ export async function createWssListener(
     socket.once('close', () => sockets.delete(socket))
   })
   // Decide on the certificate before the HTTP layer reads a byte.
-  const admissions = new WeakMap<TLSSocket, Admission>()
+  // The HTTP layer starts reading at once; an upgrade waits for the verdict.
+  const admissions = new WeakMap<TLSSocket, Promise<Admission | undefined>>()
   server.prependListener('secureConnection', (socket: TLSSocket) => {
-    const admitted = guard.admit(socket)
-    if (admitted) admissions.set(socket, admitted)
+    admissions.set(socket, guard.admit(socket))
   })
   server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
     res.writeHead(426, { connection: 'close', upgrade: 'websocket' }).end()
@@ -64,9 +64,9 @@ export async function createWssListener(
     handleProtocols: (offered) => (offered.has(MQTT_WS_SUBPROTOCOL) ? MQTT_WS_SUBPROTOCOL : false),
   })
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const upgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const tlsSocket = req.socket as TLSSocket
-    const admitted = admissions.get(tlsSocket)
+    const admitted = await admissions.get(tlsSocket)
     const refusal = checkUpgrade(req, admitted, path, origins)
     if (refusal !== undefined || !admitted) {
       socket.end(`HTTP/1.1 ${refusal ?? '403 Forbidden'}\r\nConnection: close\r\n\r\n`)
@@ -82,6 +82,9 @@ export async function createWssListener(
         tls: admitted.tls,
       })
     })
+  }
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    void upgrade(req, socket, head)
   })
 
   const port = await listen(server, o.host, o.port, o.name)
