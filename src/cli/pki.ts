@@ -7,6 +7,7 @@
  *   phimq pki revoke SERIAL [--reason R]      (writes a fresh CRL unless --no-crl)
  *   phimq pki crl    [--days N]
  *   phimq pki list   [--json]
+ *   phimq pki serve  [--host 127.0.0.1] [--port 8990]   (OCSP and CRL over HTTP)
  *
  * The CA passphrase comes from `PHIMQ_CA_PASSPHRASE` or `--passphrase-file`,
  * never from the command line (it would land in shell history and `ps`).
@@ -23,6 +24,7 @@ import {
   openCa,
   REVOCATION_REASONS,
 } from '../pki/ca.js'
+import { startCaHttp } from '../pki/ca-http.js'
 import { KEY_TYPES, type KeyType } from '../pki/crypto.js'
 import { CERT_KINDS, type CertKind } from '../pki/profiles.js'
 
@@ -68,6 +70,7 @@ export function registerPkiCommands(program: Command): Command {
     .option('--days <n>', 'lifetime in days (default per kind)', positiveInt)
     .option('--dns <name...>', 'extra SAN DNS names')
     .option('--ip <addr...>', 'extra SAN IP addresses')
+    .option('--ocsp-url <url>', 'OCSP responder URL to write into the certificate (AIA)')
     .requiredOption('--out <dir>', 'where to write <id>.crt, <id>.key and ca.crt')
     .action(async (opts: IssueOptions) => {
       const ca = await openCa(opts.dir, readPassphrase(opts))
@@ -79,6 +82,7 @@ export function registerPkiCommands(program: Command): Command {
         ...(opts.days !== undefined ? { days: opts.days } : {}),
         ...(opts.dns !== undefined ? { dnsNames: opts.dns } : {}),
         ...(opts.ip !== undefined ? { ipAddresses: opts.ip } : {}),
+        ...(opts.ocspUrl !== undefined ? { ocspUrl: opts.ocspUrl } : {}),
       })
       await writeIssued(opts.out, issued)
     })
@@ -128,6 +132,24 @@ export function registerPkiCommands(program: Command): Command {
     })
 
   pki
+    .command('serve')
+    .description('answer OCSP at /ocsp and serve the CRL at /crl.pem on a loopback port')
+    .addOption(dirOption())
+    .addOption(passphraseFileOption())
+    .option('--host <host>', 'loopback address', '127.0.0.1')
+    .option('--port <port>', 'port', positiveInt, 8990)
+    .action(async (opts: CommonOptions & { host: string; port: number }) => {
+      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const http = await startCaHttp(ca, { host: opts.host, port: opts.port })
+      console.log(`ocsp ${http.ocspUrl}  crl ${http.crlUrl}`)
+      const stop = (): void => {
+        void http.close().then(() => process.exit(0))
+      }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+
+  pki
     .command('list')
     .description('list issued certificates with status and expiry')
     .addOption(dirOption())
@@ -157,6 +179,7 @@ interface IssueOptions extends CommonOptions {
   days?: number
   dns?: string[]
   ip?: string[]
+  ocspUrl?: string
   out: string
 }
 
