@@ -102,6 +102,18 @@ export type AuditEvent =
       fingerprint256?: string | undefined
     })
   | (Base<'tls.material.rejected'> & { listener: string; what: string; reason: string })
+  | (Base<'cert.expiring'> & {
+      /** The listener a connected certificate came in on. */
+      listener: string
+      fingerprint256: string
+      serial: string
+      identity?: Identity | undefined
+      /** RFC 3339. */
+      notAfter: string
+      daysLeft: number
+      /** The warning step crossed: 30, 7 or 1 (C12). */
+      thresholdDays: number
+    })
 
 /**
  * One TLS handshake as control C13 records it: certificate fields only, no

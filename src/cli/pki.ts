@@ -154,9 +154,14 @@ export function registerPkiCommands(program: Command): Command {
     .description('list issued certificates with status and expiry')
     .addOption(dirOption())
     .option('--json', 'print JSON')
-    .action(async (opts: { dir: string; json?: boolean }) => {
+    .option(
+      '--expiring <days>',
+      'only valid certificates expiring within this many days',
+      positiveInt,
+    )
+    .action(async (opts: { dir: string; json?: boolean; expiring?: number }) => {
       const ca = await openCa(opts.dir)
-      const rows = ca.list()
+      const rows = opts.expiring !== undefined ? ca.expiring(opts.expiring) : ca.list()
       if (opts.json) {
         console.log(JSON.stringify(rows, null, 2))
         return

@@ -465,6 +465,14 @@ export class CertificateAuthority {
     this.#state.certificates = state.certificates
   }
 
+  /**
+   * Valid certificates within `days` of expiry (C12 warnings at 30, 7 and
+   * 1 days are `expiring(30)`, `expiring(7)`, `expiring(1)`).
+   */
+  expiring(days: number): CertificateListing[] {
+    return this.list().filter((c) => c.status === 'valid' && c.expiresInDays < days)
+  }
+
   #find(serial: string): CertificateRecord {
     const wanted = serial.toLowerCase().replace(/:/g, '')
     const record = this.#state.certificates.find((c) => c.serial === wanted)

@@ -34,6 +34,9 @@ import { allowedCiphersFor, buildSecureContextOptions } from './tls-options.js'
 const DAY_MS = 86_400_000
 /** After DISCONNECT 0x98, the socket is destroyed if still open (C11: closed within 1 s). */
 const REVOKE_DESTROY_AFTER_MS = 500
+/** C12: expiry warnings for connected certificates at these days left. */
+export const EXPIRY_WARNING_DAYS: readonly number[] = [30, 7, 1]
+const EXPIRY_CHECK_MS = 3_600_000
 const ALLOWED_PROTOCOLS: ReadonlySet<string> = new Set(['TLSv1.2', 'TLSv1.3'])
 /** Certificate text fields are capped in audit events. */
 const FIELD_MAX_CHARS = 512
@@ -52,6 +55,9 @@ interface Tracked {
   readonly remoteAddress: string
   readonly leafDer: Uint8Array
   readonly issuerDer: Uint8Array | undefined
+  readonly notAfterMs: number
+  /** Smallest expiry step already reported for this session. */
+  warnedDays: number
 }
 
 export interface TlsGuardDeps {
@@ -81,6 +87,7 @@ export class TlsGuard {
   #watcher: FileWatcher | undefined
   #refreshTimer: TimerHandle | undefined
   #ocspTimer: TimerHandle | undefined
+  #expiryTimer: TimerHandle | undefined
   #unsubscribeDeny: (() => void) | undefined
   // Early refusals surface again as an ECONNRESET `tlsClientError` without
   // an address; this many such errors are not audited twice.
@@ -134,6 +141,7 @@ export class TlsGuard {
     this.#reportStaleCrls()
     if (this.#o.ocsp.staple) server.on('OCSPRequest', (c, i, cb) => this.#staple(c, i, cb))
     this.#scheduleOcspRecheck()
+    this.#scheduleExpiryCheck()
   }
 
   /**
@@ -212,6 +220,7 @@ export class TlsGuard {
     this.#watcher?.close()
     this.#refreshTimer?.cancel()
     this.#ocspTimer?.cancel()
+    this.#expiryTimer?.cancel()
     this.#unsubscribeDeny?.()
   }
 
@@ -314,6 +323,8 @@ export class TlsGuard {
       remoteAddress: socket.remoteAddress ?? 'unknown',
       leafDer: peer.raw,
       issuerDer,
+      notAfterMs: Date.parse(peer.validTo),
+      warnedDays: Number.POSITIVE_INFINITY,
     }
     let set = this.#tracked.get(entry.fingerprint256)
     if (!set) {
@@ -322,6 +333,33 @@ export class TlsGuard {
     }
     set.add(entry)
     socket.once('close', () => this.#untrack(entry))
+    this.#warnExpiry(entry)
+  }
+
+  /** C12: one `cert.expiring` event per session and warning step crossed. */
+  #warnExpiry(entry: Tracked): void {
+    const msLeft = entry.notAfterMs - this.#clock.now()
+    const step = EXPIRY_WARNING_DAYS.filter((d) => msLeft <= d * DAY_MS).at(-1)
+    if (step === undefined || step >= entry.warnedDays) return
+    entry.warnedDays = step
+    this.#audit.emit({
+      type: 'cert.expiring',
+      listener: this.#o.name,
+      fingerprint256: entry.fingerprint256,
+      serial: entry.serial,
+      identity: entry.identity,
+      notAfter: new Date(entry.notAfterMs).toISOString(),
+      daysLeft: Math.max(0, Math.floor(msLeft / DAY_MS)),
+      thresholdDays: step,
+    })
+  }
+
+  #scheduleExpiryCheck(): void {
+    if (this.#closed) return
+    this.#expiryTimer = this.#clock.schedule(EXPIRY_CHECK_MS, () => {
+      for (const set of this.#tracked.values()) for (const entry of set) this.#warnExpiry(entry)
+      this.#scheduleExpiryCheck()
+    })
   }
 
   #untrack(entry: Tracked): void {
