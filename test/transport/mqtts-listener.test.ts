@@ -5,11 +5,13 @@
  * hands over, not MQTT behaviour.
  */
 import assert from 'node:assert/strict'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { createServer } from 'node:tls'
 import { MemoryAuditSink } from '../../src/audit/sink.js'
 import type { TlsListenerOptions } from '../../src/transport/listener-options.js'
 import { createMqttsListener } from '../../src/transport/mqtts-listener.js'
-import { ALLOWED_CIPHERS_DEFAULT } from '../../src/transport/tls-options.js'
+import { ALLOWED_CIPHERS_DEFAULT, TLS_CIPHERS_DEFAULT } from '../../src/transport/tls-options.js'
 import {
   closed,
   makePki,
@@ -261,5 +263,37 @@ describe('mqtts listener', () => {
     assert.ok(err, 'renegotiation must fail with an error')
     assert.match(`${err.code} ${err.message}`, /no renegotiation|ERR_SSL_NO_RENEGOTIATION/i)
     client.socket.destroy()
+  })
+
+  it('control: without SSL_OP_NO_RENEGOTIATION the same client renegotiates fine (C08)', async () => {
+    // Proves the renegotiation test above can fail: only our flag stops it.
+    const server = await pki.ca.issueCertificate({ kind: 'server', tenant: 'acme', id: 'ctl' })
+    const plain = createServer({
+      cert: server.chainPem,
+      key: server.keyPem,
+      ca: pki.ca.rootPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+      ciphers: TLS_CIPHERS_DEFAULT,
+    })
+    plain.on('secureConnection', (socket) => {
+      socket.on('data', () => {})
+      socket.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve))
+    const port = (plain.address() as AddressInfo).port
+    const client = await tlsClient(port, {
+      cert: device.chainPem,
+      key: device.keyPem,
+      ca: pki.ca.rootPem,
+      maxVersion: 'TLSv1.2',
+    })
+    const err = await new Promise<Error | null>((resolve) => {
+      client.socket.renegotiate({ rejectUnauthorized: false }, resolve)
+      client.socket.write('x')
+    })
+    assert.equal(err, null)
+    client.socket.destroy()
+    await new Promise<void>((resolve) => plain.close(() => resolve()))
   })
 })
