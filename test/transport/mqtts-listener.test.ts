@@ -296,4 +296,23 @@ describe('mqtts listener', () => {
     client.socket.destroy()
     await new Promise<void>((resolve) => plain.close(() => resolve()))
   })
+
+  it('never resumes a TLS session, so every connection has its certificate checked afresh (C11)', async () => {
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const opts = { cert: device.chainPem, key: device.keyPem, ca: pki.ca.rootPem, maxVersion }
+      const first = await tlsClient(listener.port, opts)
+      let session: Buffer | undefined
+      first.socket.on('session', (s: Buffer) => {
+        session = s
+      })
+      await new Promise((r) => setTimeout(r, 100))
+      session ??= first.socket.getSession()
+      first.socket.destroy()
+      assert.ok(session, 'the client holds a session to offer')
+      const second = await tlsClient(listener.port, { ...opts, session })
+      assert.equal(second.secure, true)
+      assert.equal(second.socket.isSessionReused(), false, maxVersion)
+      second.socket.destroy()
+    }
+  })
 })
