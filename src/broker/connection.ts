@@ -5,6 +5,7 @@
  * packet to its handler in `handlers/`.
  */
 import type { Duplex } from 'node:stream'
+import { messageDeliveredEvent } from '../audit/build.js'
 import type { Actor } from '../audit/events.js'
 import {
   createParser,
@@ -15,8 +16,10 @@ import {
   type Parser,
 } from '../protocol/codec.js'
 import { type FrameProblem, Framer } from '../protocol/framer.js'
+import { checkInboundProperties } from '../protocol/properties.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { TopicProblem } from '../protocol/topic.js'
+import { checkPacketStrings } from '../protocol/utf8-fields.js'
 import type { Broker } from './broker.js'
 import type { ConnectionContext } from './broker-api.js'
 import type { TimerHandle } from './clock.js'
@@ -172,6 +175,13 @@ export class Connection {
       this.#held.push(Buffer.from(raw))
       return
     }
+    // Strings, lengths and properties on the raw bytes: mqtt-packet decodes
+    // ill-formed UTF-8 silently and keeps only some duplicates.
+    const bad = checkPacketStrings(raw, this.version)
+    if (bad !== undefined) {
+      this.violation(bad.reasonCode, bad.rule, bad.message)
+      return
+    }
     this.#currentRaw = raw
     if (this.state === 'open') {
       const fast = decodeFast(raw, this.version)
@@ -208,6 +218,12 @@ export class Connection {
 
   #onPacket(packet: Packet): void {
     if (this.state === 'closed') return
+    const level = packet.cmd === 'connect' && packet.protocolVersion === 5 ? 5 : this.version
+    const badProps = checkInboundProperties(packet, level)
+    if (badProps !== undefined) {
+      this.violation(badProps.reasonCode, badProps.rule, badProps.message)
+      return
+    }
     dispatchPacket(this, packet)
   }
 
@@ -311,6 +327,9 @@ export class Connection {
       return false
     }
     this.writeRaw(bytes)
+    if (this.broker.auditTraffic) {
+      this.broker.emit(messageDeliveredEvent(this.clientInfo as ClientInfo, message))
+    }
     return true
   }
 

@@ -4,8 +4,10 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { IPublishPacket } from 'mqtt-packet'
+import { publishAllowedEvent } from '../../audit/build.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import { checkTopicName } from '../../protocol/topic.js'
+import { readPublishUserProperties } from '../../protocol/utf8-fields.js'
 import type { Connection } from '../connection.js'
 import type { Message, MessageProperties, Qos } from '../types.js'
 
@@ -54,6 +56,12 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
     return
   }
   message = verdict.message
+  // Nothing moves that the audit trail cannot record (C25).
+  if (!broker.acceptingWork()) {
+    refuse(conn, message, packetId, ReasonCode.UnspecifiedError, 'phimq.audit-unavailable')
+    return
+  }
+  if (broker.auditTraffic) broker.emit(publishAllowedEvent(conn.clientInfo!, message))
 
   // Step 5: retained, route, acknowledge once stored.
   const matched = broker.publish(message, conn.actor)
@@ -141,7 +149,7 @@ function buildMessage(
   if (props.messageExpiryInterval !== undefined) {
     message.expiresAt = conn.broker.clock.now() + props.messageExpiryInterval * 1000
   }
-  const properties = messageProperties(props)
+  const properties = messageProperties(props, conn.currentRaw)
   if (properties) message.properties = properties
   return message
 }
@@ -196,6 +204,7 @@ function sendPubrec(conn: Connection, id: number, code: number): void {
 
 function messageProperties(
   props: NonNullable<IPublishPacket['properties']>,
+  raw: Buffer | undefined,
 ): MessageProperties | undefined {
   const out: MessageProperties = {}
   let any = false
@@ -216,19 +225,9 @@ function messageProperties(
     any = true
   }
   if (props.userProperties !== undefined) {
-    out.userProperties = userPropertyPairs(props.userProperties)
+    // From the raw bytes: mqtt-packet groups them by name [MQTT-3.3.2-18].
+    out.userProperties = raw ? readPublishUserProperties(raw) : []
     any = true
   }
   return any ? out : undefined
-}
-
-/** mqtt-packet groups User Properties by name; flatten them back to pairs. */
-function userPropertyPairs(grouped: Record<string, string | string[]>): Array<[string, string]> {
-  const pairs: Array<[string, string]> = []
-  for (const name of Object.keys(grouped)) {
-    const value = grouped[name]
-    if (Array.isArray(value)) for (const v of value) pairs.push([name, v])
-    else if (value !== undefined) pairs.push([name, value])
-  }
-  return pairs
 }
