@@ -22,20 +22,16 @@ import { type Clock, systemClock, type TimerHandle } from '../broker/clock.js'
 import { type Logger, silentLogger } from '../broker/logger.js'
 import { readCertificateFields } from '../identity/certificate-fields.js'
 import { IdentityMapper, type MappedIdentity } from '../identity/mapping.js'
-import { ReasonCode } from '../protocol/reason-codes.js'
 import { ConnectionLimits } from './connection-limits.js'
 import type { CrlSet } from './crl-set.js'
 import { DenyList } from './deny-list.js'
 import type { ResolvedTlsOptions } from './listener-options.js'
+import { LiveSessions } from './live-sessions.js'
 import { OcspChecker, type OcspVerdict } from './ocsp-checker.js'
 import { FileWatcher, readCrls, readServerMaterial, type ServerMaterial } from './tls-material.js'
 import { allowedCiphersFor, buildSecureContextOptions } from './tls-options.js'
 
 const DAY_MS = 86_400_000
-/** After DISCONNECT 0x98, the socket is destroyed if still open (C11: closed within 1 s). */
-const REVOKE_DESTROY_AFTER_MS = 500
-/** C12: expiry warnings for connected certificates at these days left. */
-export const EXPIRY_WARNING_DAYS: readonly number[] = [30, 7, 1]
 const EXPIRY_CHECK_MS = 3_600_000
 const ALLOWED_PROTOCOLS: ReadonlySet<string> = new Set(['TLSv1.2', 'TLSv1.3'])
 /** Certificate text fields are capped in audit events. */
@@ -47,19 +43,6 @@ export interface Admission {
   readonly tls: TlsFacts
 }
 
-interface Tracked {
-  readonly socket: TLSSocket
-  readonly identity: MappedIdentity
-  readonly serial: string
-  readonly fingerprint256: string
-  readonly remoteAddress: string
-  readonly leafDer: Uint8Array
-  readonly issuerDer: Uint8Array | undefined
-  readonly notAfterMs: number
-  /** Smallest expiry step already reported for this session. */
-  warnedDays: number
-}
-
 export interface TlsGuardDeps {
   audit: AuditSink
   logger?: Logger | undefined
@@ -69,7 +52,6 @@ export interface TlsGuardDeps {
 
 export class TlsGuard {
   readonly #o: ResolvedTlsOptions
-  readonly #broker: BrokerHandle
   readonly #audit: AuditSink
   readonly #log: Logger
   readonly #clock: Clock
@@ -78,8 +60,7 @@ export class TlsGuard {
   readonly #limits: ConnectionLimits
   readonly #allowedCiphers: ReadonlySet<string>
   readonly #ocsp: OcspChecker
-  // Live sessions by certificate fingerprint.
-  readonly #tracked = new Map<string, Set<Tracked>>()
+  readonly #sessions: LiveSessions
   readonly #staleReported = new Set<string>()
   #server: Server | undefined
   #material: ServerMaterial
@@ -97,7 +78,6 @@ export class TlsGuard {
   /** Reads the TLS files at once: a missing or bad file throws `TlsMaterialError`. */
   constructor(options: ResolvedTlsOptions, broker: BrokerHandle, deps: TlsGuardDeps) {
     this.#o = options
-    this.#broker = broker
     this.#audit = deps.audit
     this.#clock = deps.clock ?? systemClock
     this.#log = (deps.logger ?? silentLogger).child({ listener: options.name })
@@ -106,6 +86,12 @@ export class TlsGuard {
     this.#limits = new ConnectionLimits(options, this.#clock)
     this.#allowedCiphers = allowedCiphersFor(options.profile)
     this.#ocsp = new OcspChecker(options.ocsp, this.#clock)
+    this.#sessions = new LiveSessions({
+      listener: options.name,
+      broker,
+      audit: deps.audit,
+      clock: this.#clock,
+    })
     this.#material = readServerMaterial({ ...options, crl: options.crl })
     this.#crls = readCrls(options.crl)
     if (options.denyListFile !== undefined) this.#denyList.loadFile(options.denyListFile)
@@ -181,7 +167,7 @@ export class TlsGuard {
       identity: mapped.identity,
       ...(warnings.length > 0 ? { warnings } : {}),
     })
-    this.#track(socket, mapped.identity, peer, issuerDer)
+    this.#sessions.track(socket, mapped.identity, peer, issuerDer)
     return {
       identity: mapped.identity,
       tls: {
@@ -308,106 +294,20 @@ export class TlsGuard {
     return undefined
   }
 
-  /** Step 4: remember the session under its fingerprint until the socket closes. */
-  #track(
-    socket: TLSSocket,
-    identity: MappedIdentity,
-    peer: X509Certificate,
-    issuerDer: Uint8Array | undefined,
-  ): void {
-    const entry: Tracked = {
-      socket,
-      identity,
-      serial: peer.serialNumber,
-      fingerprint256: peer.fingerprint256,
-      remoteAddress: socket.remoteAddress ?? 'unknown',
-      leafDer: peer.raw,
-      issuerDer,
-      notAfterMs: Date.parse(peer.validTo),
-      warnedDays: Number.POSITIVE_INFINITY,
-    }
-    let set = this.#tracked.get(entry.fingerprint256)
-    if (!set) {
-      set = new Set()
-      this.#tracked.set(entry.fingerprint256, set)
-    }
-    set.add(entry)
-    socket.once('close', () => this.#untrack(entry))
-    this.#warnExpiry(entry)
-  }
-
-  /** C12: one `cert.expiring` event per session and warning step crossed. */
-  #warnExpiry(entry: Tracked): void {
-    const msLeft = entry.notAfterMs - this.#clock.now()
-    const step = EXPIRY_WARNING_DAYS.filter((d) => msLeft <= d * DAY_MS).at(-1)
-    if (step === undefined || step >= entry.warnedDays) return
-    entry.warnedDays = step
-    this.#audit.emit({
-      type: 'cert.expiring',
-      listener: this.#o.name,
-      fingerprint256: entry.fingerprint256,
-      serial: entry.serial,
-      identity: entry.identity,
-      notAfter: new Date(entry.notAfterMs).toISOString(),
-      daysLeft: Math.max(0, Math.floor(msLeft / DAY_MS)),
-      thresholdDays: step,
-    })
-  }
-
   #scheduleExpiryCheck(): void {
     if (this.#closed) return
     this.#expiryTimer = this.#clock.schedule(EXPIRY_CHECK_MS, () => {
-      for (const set of this.#tracked.values()) for (const entry of set) this.#warnExpiry(entry)
+      for (const entry of this.#sessions.all()) this.#sessions.warnExpiry(entry)
       this.#scheduleExpiryCheck()
     })
   }
 
-  #untrack(entry: Tracked): void {
-    const set = this.#tracked.get(entry.fingerprint256)
-    set?.delete(entry)
-    if (set?.size === 0) this.#tracked.delete(entry.fingerprint256)
-  }
-
   /** Close every live session whose certificate is now revoked or deny-listed (C11). */
   #enforceRevocation(cause: 'crl' | 'deny-list'): void {
-    for (const set of [...this.#tracked.values()]) {
-      for (const entry of [...set]) {
-        const revoked =
-          this.#denyList.has(entry.fingerprint256) || this.#crls.isRevoked(entry.serial)
-        if (revoked) this.#closeRevoked(entry, cause)
-      }
+    for (const entry of this.#sessions.all()) {
+      const revoked = this.#denyList.has(entry.fingerprint256) || this.#crls.isRevoked(entry.serial)
+      if (revoked) this.#sessions.closeRevoked(entry, cause)
     }
-  }
-
-  #closeRevoked(entry: Tracked, cause: string): void {
-    this.#untrack(entry)
-    // The core keeps the identity object it was handed, so identity by
-    // reference finds exactly this certificate's clients (not a renewed twin).
-    const clientIds = this.#broker
-      .listClients((c) => c.identity === entry.identity)
-      .filter((clientId) =>
-        // 5.0: DISCONNECT 0x98; the will is not sent.
-        this.#broker.disconnectClient(clientId, ReasonCode.AdministrativeAction, {
-          sendWill: false,
-        }),
-      )
-    this.#audit.emit({
-      type: 'tls.session.revoked',
-      listener: this.#o.name,
-      remoteAddress: entry.remoteAddress,
-      fingerprint256: entry.fingerprint256,
-      serial: entry.serial,
-      cause,
-      clientIds,
-    })
-    if (clientIds.length === 0) {
-      // No CONNECT yet: nothing to tell the client, no will to suppress.
-      entry.socket.destroy()
-      return
-    }
-    this.#clock.schedule(REVOKE_DESTROY_AFTER_MS, () => {
-      if (!entry.socket.destroyed) entry.socket.destroy()
-    })
   }
 
   /** Ask OCSP again about every live session; a revoked answer closes it (C11). */
@@ -419,10 +319,10 @@ export class TlsGuard {
   }
 
   async #recheckOcsp(): Promise<void> {
-    for (const set of [...this.#tracked.values()]) {
-      for (const entry of [...set]) {
-        const verdict = await this.#ocsp.check(entry.leafDer, entry.issuerDer)
-        if (verdict === 'revoked' && !entry.socket.destroyed) this.#closeRevoked(entry, 'ocsp')
+    for (const entry of this.#sessions.all()) {
+      const verdict = await this.#ocsp.check(entry.leafDer, entry.issuerDer)
+      if (verdict === 'revoked' && !entry.socket.destroyed) {
+        this.#sessions.closeRevoked(entry, 'ocsp')
       }
     }
   }
