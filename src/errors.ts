@@ -72,11 +72,6 @@ export class TlsMaterialError extends PhimqError {
   override readonly code = 'PHIMQ_TLS_MATERIAL'
 }
 
-/** A client certificate does not map to an identity under the listener's templates. */
-export class IdentityMappingError extends PhimqError {
-  override readonly code = 'PHIMQ_IDENTITY_UNMAPPED'
-}
-
 /** The audit trail could not write; the broker should refuse new work (C27). */
 export class AuditWriteError extends PhimqError {
   override readonly code = 'PHIMQ_AUDIT_WRITE_FAILED'
