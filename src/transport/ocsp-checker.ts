@@ -33,6 +33,9 @@ export const OCSP_DEFAULTS: OcspOptions = {
   staple: true,
 }
 
+/** Cached answers kept at most (one per certificate). */
+export const OCSP_CACHE_MAX_ENTRIES = 50_000
+
 /** The verdict for one certificate. */
 export type OcspVerdict = 'good' | 'revoked' | 'unknown' | 'unavailable' | 'no-responder'
 
@@ -113,8 +116,18 @@ export class OcspChecker {
       der,
       expiresAtMs: Math.min(cap, answer.nextUpdate?.getTime() ?? now),
     }
+    if (this.#cache.size >= OCSP_CACHE_MAX_ENTRIES) this.#prune(now)
     this.#cache.set(hashOf(leafDer), entry)
     return entry
+  }
+
+  /** Drop expired answers; if still full, the oldest inserted go first. */
+  #prune(now: number): void {
+    for (const [key, hit] of this.#cache) if (hit.expiresAtMs <= now) this.#cache.delete(key)
+    for (const key of this.#cache.keys()) {
+      if (this.#cache.size < OCSP_CACHE_MAX_ENTRIES) break
+      this.#cache.delete(key)
+    }
   }
 }
 
