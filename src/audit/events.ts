@@ -234,6 +234,18 @@ export interface TlsHandshakeFacts {
   warnings?: string[] | undefined
 }
 
+  /** A stored subscription the gate no longer allows, removed (or its QoS lowered). */
+  | (Base<'subscription.revoked'> & {
+      clientId: string
+      /** Masked by the PHI detectors. */
+      filter: string
+      /** The QoS it keeps, or absent when removed. */
+      loweredTo?: number | undefined
+      rule: string
+      /** What prompted the check: `policy.reloaded`, `session.resumed`. */
+      cause: string
+    })
+
 export type AuditEventType = AuditEvent['type']
 
 /** An event as stored: stamped by the sink. */
