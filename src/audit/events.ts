@@ -164,6 +164,17 @@ export type AuditEvent =
       /** Why, one line per problem; config paths, never topic values unmasked. */
       problems: string[]
     })
+  /** A stored subscription the gate no longer allows, removed (or its QoS lowered). */
+  | (Base<'subscription.revoked'> & {
+      clientId: string
+      /** Masked by the PHI detectors. */
+      filter: string
+      /** The QoS it keeps, or absent when removed. */
+      loweredTo?: number | undefined
+      rule: string
+      /** What prompted the check: `policy.reloaded`, `session.resumed`. */
+      cause: string
+    })
   | (Base<'tls.handshake'> & TlsHandshakeFacts)
   | (Base<'tls.session.revoked'> & {
       listener: string
@@ -233,18 +244,6 @@ export interface TlsHandshakeFacts {
   /** Accepted with a caveat, e.g. `LIFETIME_ABOVE_MAX`. */
   warnings?: string[] | undefined
 }
-
-  /** A stored subscription the gate no longer allows, removed (or its QoS lowered). */
-  | (Base<'subscription.revoked'> & {
-      clientId: string
-      /** Masked by the PHI detectors. */
-      filter: string
-      /** The QoS it keeps, or absent when removed. */
-      loweredTo?: number | undefined
-      rule: string
-      /** What prompted the check: `policy.reloaded`, `session.resumed`. */
-      cause: string
-    })
 
 export type AuditEventType = AuditEvent['type']
 
