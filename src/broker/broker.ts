@@ -616,6 +616,7 @@ export class Broker implements BrokerHandle {
       type: 'connect.refused',
       remoteAddress: conn.context.remoteAddress,
       listener: conn.context.listener,
+      fingerprint: conn.context.tls?.fingerprint256,
       clientId: conn.clientId ? this.maskClientId(conn.clientId) : undefined,
       reasonCode,
       rule,

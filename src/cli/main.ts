@@ -7,6 +7,7 @@ import { PhimqError } from '../errors.js'
 import { createLogger } from '../monitor/logger.js'
 import { startServer } from '../server.js'
 import { registerAuditCommands } from './audit.js'
+import { registerPkiCommands } from './pki.js'
 import { registerPolicyCommands } from './policy.js'
 import { registerStoreCommands } from './store.js'
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
       process.once('SIGTERM', stop)
     })
   registerAuditCommands(program)
+  registerPkiCommands(program)
   registerPolicyCommands(program)
   registerStoreCommands(program)
   return program

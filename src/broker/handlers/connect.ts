@@ -43,6 +43,8 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
 
   const clientId = settleClientId(conn, packet)
   if (clientId instanceof Refused) {
+    // The audit event names the id that was attempted (C10).
+    conn.clientId = packet.clientId
     refuse(conn, clientId)
     return
   }
