@@ -26,13 +26,15 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   const packetId = packet.messageId ?? 0
   const session = conn.session
   if (!session) return
-  if (qos > 0 && conn.inboundUnacked >= broker.limits.receiveMaximum) {
-    conn.violation(ReasonCode.ReceiveMaximumExceeded, 'MQTT-3.3.4-9', 'receive maximum')
-    return
-  }
   // A resent QoS 2 packet id still open: answer again, route nothing [MQTT-4.3.3-10].
+  // Checked before Receive Maximum: a resend is not one more unacknowledged
+  // PUBLISH [MQTT-3.3.4-7].
   if (qos === 2 && session.inboundQos2.has(packetId)) {
     sendPubrec(conn, packetId, ReasonCode.Success)
+    return
+  }
+  if (qos > 0 && conn.inboundUnacked >= broker.limits.receiveMaximum) {
+    conn.violation(ReasonCode.ReceiveMaximumExceeded, 'MQTT-3.3.4-9', 'receive maximum')
     return
   }
 
