@@ -10,7 +10,7 @@ import type { AuditSink } from '../audit/sink.js'
 import {
   type EncodedPublish,
   encodeBarePublish,
-  encodePacket,
+  encodePublishV5,
   withPacketId,
 } from '../protocol/codec.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
@@ -475,43 +475,28 @@ export class Broker implements BrokerHandle {
     dup: boolean,
   ): Buffer {
     const p = message.properties
-    const properties: Record<string, unknown> = {}
-    if (p?.payloadFormatIndicator !== undefined)
-      properties.payloadFormatIndicator = p.payloadFormatIndicator
-    if (p?.contentType !== undefined) properties.contentType = p.contentType
-    if (p?.responseTopic !== undefined) properties.responseTopic = p.responseTopic
-    if (p?.correlationData !== undefined) properties.correlationData = p.correlationData
-    if (p?.userProperties && p.userProperties.length > 0) {
-      const grouped: Record<string, string | string[]> = Object.create(null)
-      for (const [name, value] of p.userProperties) {
-        const seen = grouped[name]
-        if (seen === undefined) grouped[name] = value
-        else if (Array.isArray(seen)) seen.push(value)
-        else grouped[name] = [seen, value]
-      }
-      properties.userProperties = grouped
-    }
+    let messageExpiryInterval: number | undefined
     if (message.expiresAt !== undefined) {
       // [MQTT-3.3.2-6] the interval sent is what remains
       const remaining = Math.ceil((message.expiresAt - this.clock.now()) / 1000)
-      properties.messageExpiryInterval = Math.max(1, remaining)
+      messageExpiryInterval = Math.max(1, remaining)
     }
-    if (subIds && subIds.length > 0) {
-      properties.subscriptionIdentifier = subIds.length === 1 ? subIds[0] : [...subIds]
-    }
-    return encodePacket(
-      {
-        cmd: 'publish',
-        topic: message.topic,
-        payload: message.payload,
-        qos,
-        retain,
-        dup,
-        ...(qos > 0 ? { messageId: packetId } : {}),
-        properties,
-      },
-      5,
-    )
+    // Our own encoder: User Properties leave as pairs, in order [MQTT-3.3.2-18].
+    return encodePublishV5({
+      topic: message.topic,
+      payload: message.payload,
+      qos,
+      retain,
+      dup,
+      packetId,
+      payloadFormatIndicator: p?.payloadFormatIndicator,
+      messageExpiryInterval,
+      contentType: p?.contentType,
+      responseTopic: p?.responseTopic,
+      correlationData: p?.correlationData,
+      subscriptionIdentifiers: subIds,
+      userProperties: p?.userProperties,
+    })
   }
 
   /** A message that will not reach a client: audited, never silently. */

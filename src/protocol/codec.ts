@@ -90,3 +90,150 @@ export function withPacketId(encoded: EncodedPublish, packetId: number, dup: boo
   if (dup) copy[0] = (copy[0] as number) | 0x08
   return copy
 }
+
+/** Bytes that follow each PUBLISH property identifier (MQTT 5.0 section 2.2.2.2). */
+const PUBLISH_PROPERTY_KINDS = new Map<
+  number,
+  'byte' | 'int16' | 'int32' | 'varint' | 'str' | 'pair'
+>([
+  [0x01, 'byte'],
+  [0x02, 'int32'],
+  [0x03, 'str'],
+  [0x08, 'str'],
+  [0x09, 'str'],
+  [0x0b, 'varint'],
+  [0x23, 'int16'],
+  [0x26, 'pair'],
+])
+
+function readVarint(buf: Buffer, at: number): { value: number; next: number } | undefined {
+  let value = 0
+  let multiplier = 1
+  for (let i = at; i < at + 4 && i < buf.length; i++) {
+    const byte = buf[i] as number
+    value += (byte & 0x7f) * multiplier
+    if ((byte & 0x80) === 0) return { value, next: i + 1 }
+    multiplier *= 128
+  }
+  return undefined
+}
+
+/**
+ * The User Properties of a raw 5.0 PUBLISH, as name/value pairs in wire
+ * order. `mqtt-packet` groups them by name into an object, which loses the
+ * order the Server must keep [MQTT-3.3.2-18]. Returns `undefined` when the
+ * frame cannot be read (the parser has judged it already).
+ */
+export function publishUserPropertiesInOrder(frame: Buffer): Array<[string, string]> | undefined {
+  const header = readVarint(frame, 1)
+  if (!header || frame.length < header.next + 2) return undefined
+  const qos = ((frame[0] as number) >> 1) & 3
+  let at = header.next + 2 + frame.readUInt16BE(header.next) + (qos > 0 ? 2 : 0)
+  const length = readVarint(frame, at)
+  if (!length) return undefined
+  const end = length.next + length.value
+  if (end > frame.length) return undefined
+  const pairs: Array<[string, string]> = []
+  at = length.next
+  const str = (i: number): { s: string; next: number } | undefined => {
+    if (i + 2 > end) return undefined
+    const next = i + 2 + frame.readUInt16BE(i)
+    return next > end ? undefined : { s: frame.toString('utf8', i + 2, next), next }
+  }
+  while (at < end) {
+    const kind = PUBLISH_PROPERTY_KINDS.get(frame[at++] as number)
+    if (kind === 'pair') {
+      const name = str(at)
+      const value = name && str(name.next)
+      if (!name || !value) return undefined
+      pairs.push([name.s, value.s])
+      at = value.next
+    } else if (kind === 'str') {
+      const skipped = str(at)
+      if (!skipped) return undefined
+      at = skipped.next
+    } else if (kind === 'varint') {
+      const skipped = readVarint(frame, at)
+      if (!skipped) return undefined
+      at = skipped.next
+    } else if (kind === 'byte') at += 1
+    else if (kind === 'int16') at += 2
+    else if (kind === 'int32') at += 4
+    else return undefined
+  }
+  return pairs
+}
+
+/** A 5.0 PUBLISH with its properties, for `encodePublishV5`. */
+export interface PublishV5 {
+  readonly topic: string
+  readonly payload: Buffer
+  readonly qos: 0 | 1 | 2
+  readonly retain: boolean
+  readonly dup: boolean
+  readonly packetId: number
+  readonly payloadFormatIndicator?: boolean | undefined
+  readonly messageExpiryInterval?: number | undefined
+  readonly contentType?: string | undefined
+  readonly responseTopic?: string | undefined
+  readonly correlationData?: Buffer | undefined
+  readonly subscriptionIdentifiers?: readonly number[] | undefined
+  readonly userProperties?: ReadonlyArray<readonly [string, string]> | undefined
+}
+
+function utf8Field(s: string): Buffer {
+  const bytes = Buffer.from(s, 'utf8')
+  const out = Buffer.allocUnsafe(2 + bytes.length)
+  out.writeUInt16BE(bytes.length, 0)
+  bytes.copy(out, 2)
+  return out
+}
+
+function varintBytes(n: number): Buffer {
+  const out = Buffer.allocUnsafe(varintSize(n))
+  writeVarint(out, 0, n)
+  return out
+}
+
+/**
+ * Encode a 5.0 PUBLISH with properties. Written here rather than by
+ * `mqtt-packet` so User Properties go out as pairs in their order
+ * [MQTT-3.3.2-18] (its encoder takes them grouped by name).
+ */
+export function encodePublishV5(p: PublishV5): Buffer {
+  const props: Buffer[] = []
+  if (p.payloadFormatIndicator !== undefined)
+    props.push(Buffer.from([0x01, p.payloadFormatIndicator ? 1 : 0]))
+  if (p.messageExpiryInterval !== undefined) {
+    const b = Buffer.allocUnsafe(5)
+    b[0] = 0x02
+    b.writeUInt32BE(p.messageExpiryInterval, 1)
+    props.push(b)
+  }
+  if (p.contentType !== undefined) props.push(Buffer.from([0x03]), utf8Field(p.contentType))
+  if (p.responseTopic !== undefined) props.push(Buffer.from([0x08]), utf8Field(p.responseTopic))
+  if (p.correlationData !== undefined) {
+    const len = Buffer.allocUnsafe(3)
+    len[0] = 0x09
+    len.writeUInt16BE(p.correlationData.length, 1)
+    props.push(len, p.correlationData)
+  }
+  for (const id of p.subscriptionIdentifiers ?? []) props.push(Buffer.from([0x0b]), varintBytes(id))
+  for (const [name, value] of p.userProperties ?? []) {
+    props.push(Buffer.from([0x26]), utf8Field(name), utf8Field(value))
+  }
+  const properties = Buffer.concat(props)
+  const head: Buffer[] = [utf8Field(p.topic)]
+  if (p.qos > 0) {
+    const id = Buffer.allocUnsafe(2)
+    id.writeUInt16BE(p.packetId, 0)
+    head.push(id)
+  }
+  head.push(varintBytes(properties.length), properties)
+  const variable = Buffer.concat(head)
+  const remaining = variable.length + p.payload.length
+  const fixed = Buffer.allocUnsafe(1 + varintSize(remaining))
+  fixed[0] = 0x30 | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 1 : 0)
+  writeVarint(fixed, 1, remaining)
+  return Buffer.concat([fixed, variable, p.payload], fixed.length + remaining)
+}

@@ -22,15 +22,21 @@ export class RawClient {
   readonly inbox: Packet[] = []
   /** Resolves when the server closed the socket (or it errored). */
   readonly closed: Promise<void>
+  /** Every packet received, as raw bytes, in order (for byte-exact checks). */
+  readonly frames: Buffer[] = []
   #waiters: Waiter[] = []
   #isClosed = false
+  #pending = Buffer.alloc(0)
 
   private constructor(socket: Socket, version: 4 | 5) {
     this.socket = socket
     this.version = version
     const parser = mqttPacket.parser({ protocolVersion: version })
     parser.on('packet', (p: Packet) => this.#onPacket(p))
-    socket.on('data', (chunk: Buffer) => parser.parse(chunk))
+    socket.on('data', (chunk: Buffer) => {
+      this.#frame(chunk)
+      parser.parse(chunk)
+    })
     socket.on('error', () => {})
     this.closed = new Promise((resolve) => {
       socket.once('close', () => {
@@ -61,6 +67,29 @@ export class RawClient {
     const client = await RawClient.open(port, version)
     const connack = await client.connect(connect)
     return { client, connack }
+  }
+
+  #frame(chunk: Buffer): void {
+    let buf = Buffer.concat([this.#pending, chunk])
+    for (;;) {
+      let length = 0
+      let multiplier = 1
+      let at = 1
+      let complete = false
+      while (at < buf.length && at <= 4) {
+        const byte = buf[at++] as number
+        length += (byte & 0x7f) * multiplier
+        multiplier *= 128
+        if ((byte & 0x80) === 0) {
+          complete = true
+          break
+        }
+      }
+      if (!complete || buf.length < at + length) break
+      this.frames.push(Buffer.from(buf.subarray(0, at + length)))
+      buf = buf.subarray(at + length)
+    }
+    this.#pending = Buffer.from(buf)
   }
 
   get isClosed(): boolean {
@@ -141,4 +170,65 @@ export class RawClient {
   destroy(): void {
     this.socket.destroy()
   }
+}
+
+function readVarint(buf: Buffer, at: number): [value: number, next: number] {
+  let value = 0
+  let multiplier = 1
+  let i = at
+  for (;;) {
+    const byte = buf[i++] as number
+    value += (byte & 0x7f) * multiplier
+    multiplier *= 128
+    if ((byte & 0x80) === 0) return [value, i]
+  }
+}
+
+/** Bytes each MQTT 5 property identifier takes after it (-1: string, -2: pair, -3: varint). */
+const PROPERTY_SIZES = new Map<number, number>([
+  [0x01, 1],
+  [0x02, 4],
+  [0x03, -1],
+  [0x08, -1],
+  [0x09, -1],
+  [0x0b, -3],
+  [0x23, 2],
+  [0x26, -2],
+])
+
+/**
+ * The User Properties of a raw 5.0 PUBLISH frame as name/value pairs in wire
+ * order (`mqtt-packet` groups them by name, which loses the order).
+ */
+export function publishUserProperties(frame: Buffer): Array<[string, string]> {
+  const qos = ((frame[0] as number) >> 1) & 3
+  let [, at] = readVarint(frame, 1)
+  at += 2 + frame.readUInt16BE(at)
+  if (qos > 0) at += 2
+  const [length, start] = readVarint(frame, at)
+  const end = start + length
+  const pairs: Array<[string, string]> = []
+  const readString = (i: number): [string, number] => {
+    const n = frame.readUInt16BE(i)
+    return [frame.toString('utf8', i + 2, i + 2 + n), i + 2 + n]
+  }
+  at = start
+  while (at < end) {
+    const id = frame[at++] as number
+    const size = PROPERTY_SIZES.get(id)
+    if (size === undefined) throw new Error(`unexpected property 0x${id.toString(16)}`)
+    if (size === -2) {
+      const [name, afterName] = readString(at)
+      const [value, afterValue] = readString(afterName)
+      pairs.push([name, value])
+      at = afterValue
+    } else if (size === -1) {
+      at += 2 + frame.readUInt16BE(at)
+    } else if (size === -3) {
+      at = readVarint(frame, at)[1]
+    } else {
+      at += size
+    }
+  }
+  return pairs
 }

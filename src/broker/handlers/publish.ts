@@ -4,6 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { IPublishPacket } from 'mqtt-packet'
+import { publishUserPropertiesInOrder } from '../../protocol/codec.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import { checkTopicName } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
@@ -49,7 +50,7 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
       props?.messageExpiryInterval !== undefined
         ? broker.clock.now() + props.messageExpiryInterval * 1000
         : undefined,
-    properties: props ? messageProperties(props) : undefined,
+    properties: props ? messageProperties(props, conn.currentRaw) : undefined,
     origin: conn.clientId,
   }
   if (!message.properties) delete message.properties
@@ -177,6 +178,7 @@ function sendPubrec(conn: Connection, id: number, code: number): void {
 
 function messageProperties(
   props: NonNullable<IPublishPacket['properties']>,
+  raw: Buffer | undefined,
 ): MessageProperties | undefined {
   const out: MessageProperties = {}
   let any = false
@@ -197,7 +199,9 @@ function messageProperties(
     any = true
   }
   if (props.userProperties !== undefined) {
-    out.userProperties = userPropertyPairs(props.userProperties)
+    // Read in wire order from the raw packet: the codec's grouping loses it [MQTT-3.3.2-18].
+    out.userProperties =
+      (raw && publishUserPropertiesInOrder(raw)) ?? userPropertyPairs(props.userProperties)
     any = true
   }
   return any ? out : undefined
