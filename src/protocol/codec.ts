@@ -91,8 +91,8 @@ export function withPacketId(encoded: EncodedPublish, packetId: number, dup: boo
   return copy
 }
 
-/** Bytes that follow each PUBLISH property identifier (MQTT 5.0 section 2.2.2.2). */
-const PUBLISH_PROPERTY_KINDS = new Map<
+/** Bytes that follow each PUBLISH or will property identifier (MQTT 5.0 section 2.2.2.2). */
+const MESSAGE_PROPERTY_KINDS = new Map<
   number,
   'byte' | 'int16' | 'int32' | 'varint' | 'str' | 'pair'
 >([
@@ -102,6 +102,7 @@ const PUBLISH_PROPERTY_KINDS = new Map<
   [0x08, 'str'],
   [0x09, 'str'],
   [0x0b, 'varint'],
+  [0x18, 'int32'],
   [0x23, 'int16'],
   [0x26, 'pair'],
 ])
@@ -118,6 +119,47 @@ function readVarint(buf: Buffer, at: number): { value: number; next: number } | 
   return undefined
 }
 
+/** End offset of the two-byte-length field at `at`, or undefined past the frame. */
+function skipField(frame: Buffer, at: number): number | undefined {
+  if (at + 2 > frame.length) return undefined
+  const next = at + 2 + frame.readUInt16BE(at)
+  return next > frame.length ? undefined : next
+}
+
+/**
+ * The User Properties of the property section whose length starts at `at`,
+ * as pairs in wire order, or undefined when it cannot be read.
+ */
+function userPropertiesAt(frame: Buffer, start: number): Array<[string, string]> | undefined {
+  const length = readVarint(frame, start)
+  if (!length) return undefined
+  const end = length.next + length.value
+  if (end > frame.length) return undefined
+  const pairs: Array<[string, string]> = []
+  let at = length.next
+  while (at < end) {
+    const kind = MESSAGE_PROPERTY_KINDS.get(frame[at++] as number)
+    let next: number | undefined
+    if (kind === 'pair') {
+      const afterName = skipField(frame, at)
+      next = afterName === undefined ? undefined : skipField(frame, afterName)
+      if (afterName !== undefined && next !== undefined) {
+        pairs.push([
+          frame.toString('utf8', at + 2, afterName),
+          frame.toString('utf8', afterName + 2, next),
+        ])
+      }
+    } else if (kind === 'str') next = skipField(frame, at)
+    else if (kind === 'varint') next = readVarint(frame, at)?.next
+    else if (kind === 'byte') next = at + 1
+    else if (kind === 'int16') next = at + 2
+    else if (kind === 'int32') next = at + 4
+    if (next === undefined || next > end) return undefined
+    at = next
+  }
+  return pairs
+}
+
 /**
  * The User Properties of a raw 5.0 PUBLISH, as name/value pairs in wire
  * order. `mqtt-packet` groups them by name into an object, which loses the
@@ -126,42 +168,30 @@ function readVarint(buf: Buffer, at: number): { value: number; next: number } | 
  */
 export function publishUserPropertiesInOrder(frame: Buffer): Array<[string, string]> | undefined {
   const header = readVarint(frame, 1)
-  if (!header || frame.length < header.next + 2) return undefined
+  if (!header) return undefined
   const qos = ((frame[0] as number) >> 1) & 3
-  let at = header.next + 2 + frame.readUInt16BE(header.next) + (qos > 0 ? 2 : 0)
-  const length = readVarint(frame, at)
-  if (!length) return undefined
-  const end = length.next + length.value
-  if (end > frame.length) return undefined
-  const pairs: Array<[string, string]> = []
-  at = length.next
-  const str = (i: number): { s: string; next: number } | undefined => {
-    if (i + 2 > end) return undefined
-    const next = i + 2 + frame.readUInt16BE(i)
-    return next > end ? undefined : { s: frame.toString('utf8', i + 2, next), next }
-  }
-  while (at < end) {
-    const kind = PUBLISH_PROPERTY_KINDS.get(frame[at++] as number)
-    if (kind === 'pair') {
-      const name = str(at)
-      const value = name && str(name.next)
-      if (!name || !value) return undefined
-      pairs.push([name.s, value.s])
-      at = value.next
-    } else if (kind === 'str') {
-      const skipped = str(at)
-      if (!skipped) return undefined
-      at = skipped.next
-    } else if (kind === 'varint') {
-      const skipped = readVarint(frame, at)
-      if (!skipped) return undefined
-      at = skipped.next
-    } else if (kind === 'byte') at += 1
-    else if (kind === 'int16') at += 2
-    else if (kind === 'int32') at += 4
-    else return undefined
-  }
-  return pairs
+  const afterTopic = skipField(frame, header.next)
+  if (afterTopic === undefined) return undefined
+  return userPropertiesAt(frame, afterTopic + (qos > 0 ? 2 : 0))
+}
+
+/**
+ * The will's User Properties of a raw 5.0 CONNECT, in wire order
+ * [MQTT-3.1.3-10]; `undefined` when there is no will or it cannot be read.
+ */
+export function willUserPropertiesInOrder(frame: Buffer): Array<[string, string]> | undefined {
+  const header = readVarint(frame, 1)
+  if (!header) return undefined
+  const afterName = skipField(frame, header.next)
+  if (afterName === undefined || afterName + 4 > frame.length) return undefined
+  const flags = frame[afterName + 1] as number
+  if ((flags & 0x04) === 0) return undefined
+  // level, flags, keep alive, then the CONNECT properties and the Client Identifier
+  const props = readVarint(frame, afterName + 4)
+  if (!props) return undefined
+  const afterClientId = skipField(frame, props.next + props.value)
+  if (afterClientId === undefined) return undefined
+  return userPropertiesAt(frame, afterClientId)
 }
 
 /** A 5.0 PUBLISH with its properties, for `encodePublishV5`. */

@@ -100,6 +100,29 @@ describe('Client Identifier', () => {
   })
 })
 
+describe('CONNECT properties', () => {
+  for (const props of [{ receiveMaximum: 0 }, { maximumPacketSize: 0 }]) {
+    const name = Object.keys(props)[0]
+    it(`refuses ${name} 0 as a Protocol Error with CONNACK 0x82 (section 3.1.2.11)`, async () => {
+      await broker()
+      const { client, connack } = await raw(5, { clientId: 'zero', properties: props })
+      assert.equal(connack.reasonCode, 0x82)
+      await client.waitClosed()
+    })
+  }
+
+  it('sends the capabilities it offers in CONNACK [MQTT-3.2.2-2]', async () => {
+    await broker()
+    const { connack } = await raw(5, { clientId: 'caps' })
+    const p = connack.properties
+    assert.equal(p?.retainAvailable, true)
+    assert.equal(p?.wildcardSubscriptionAvailable, true)
+    assert.equal(p?.subscriptionIdentifiersAvailable, true)
+    assert.equal(p?.sharedSubscriptionAvailable, true)
+    assert.equal(p?.maximumQoS, undefined, 'QoS 2 is supported')
+  })
+})
+
 describe('session takeover', () => {
   it('closes the existing connection with DISCONNECT 0x8E when the same id connects [MQTT-3.1.4-3]', async () => {
     await broker()

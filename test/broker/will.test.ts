@@ -8,7 +8,7 @@ import { afterEach, describe, it } from 'node:test'
 import type { IConnackPacket, IConnectPacket, IPublishPacket } from 'mqtt-packet'
 import { ManualClock } from '../../src/broker/clock.js'
 import { startBroker, type TestBroker, type TestBrokerOptions } from '../helpers/broker.js'
-import { RawClient } from '../helpers/raw-client.js'
+import { publishUserProperties, RawClient } from '../helpers/raw-client.js'
 
 let tb: TestBroker | undefined
 const raws: RawClient[] = []
@@ -140,6 +140,25 @@ describe('wills, MQTT 5.0 only', () => {
     assert.deepEqual({ ...got?.properties?.userProperties }, { site: 'north' })
   })
 
+  it('keeps the order of the will User Properties, repeats included [MQTT-3.1.3-10]', async () => {
+    const w = await watcher(5)
+    const pairs: Array<[string, string]> = [
+      ['b', '1'],
+      ['2', 'x'],
+      ['b', '3'],
+      ['a', '4'],
+    ]
+    const client = await RawClient.open((tb as TestBroker).port, 5)
+    raws.push(client)
+    client.write(connectWithWillUserProperties('wdev', 'alarms/ordered', pairs))
+    await client.next('connack')
+    client.destroy()
+    await publishes(w)
+    const frame = w.frames.find((f) => (f[0] as number) >> 4 === 3)
+    assert.ok(frame, 'the will arrived')
+    assert.deepEqual(publishUserProperties(frame), pairs)
+  })
+
   it('counts the will Message Expiry Interval from when the will is sent [MQTT-3.1.3-15]', async () => {
     const clock = new ManualClock()
     await broker({ clock })
@@ -243,3 +262,31 @@ describe('wills, MQTT 5.0 only', () => {
     assert.equal((await publishes(w)).length, 1)
   })
 })
+
+/** A 5.0 CONNECT (Clean Start, will QoS 1) whose will has User Properties in this order, by hand. */
+function connectWithWillUserProperties(
+  clientId: string,
+  topic: string,
+  pairs: Array<[string, string]>,
+): Buffer {
+  const str = (v: string): Buffer => {
+    const b = Buffer.from(v)
+    const len = Buffer.alloc(2)
+    len.writeUInt16BE(b.length)
+    return Buffer.concat([len, b])
+  }
+  const willProps = Buffer.concat(
+    pairs.map(([n, v]) => Buffer.concat([Buffer.from([0x26]), str(n), str(v)])),
+  )
+  const body = Buffer.concat([
+    str('MQTT'),
+    Buffer.from([5, 0x0e, 0, 0, 0]),
+    str(clientId),
+    Buffer.from([willProps.length]),
+    willProps,
+    str(topic),
+    str('gone'),
+  ])
+  assert.ok(body.length < 128 && willProps.length < 128)
+  return Buffer.concat([Buffer.from([0x10, body.length]), body])
+}

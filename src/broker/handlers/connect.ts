@@ -5,6 +5,7 @@
  * CONNACK -> resume delivery -> audit.
  */
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet'
+import { willUserPropertiesInOrder } from '../../protocol/codec.js'
 import { ReasonCode, toConnackReturnCodeV4 } from '../../protocol/reason-codes.js'
 import { checkTopicName } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
@@ -46,7 +47,12 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     return
   }
   conn.clientId = clientId.id
-  await conn.broker.serializeConnect(clientId.id, () => decide(conn, packet, clientId))
+  // Read now, while the raw packet is at hand: the codec loses their order [MQTT-3.1.3-10].
+  const raw = conn.currentRaw
+  const willUserProperties = raw && packet.will ? willUserPropertiesInOrder(raw) : undefined
+  await conn.broker.serializeConnect(clientId.id, () =>
+    decide(conn, packet, clientId, willUserProperties),
+  )
 }
 
 /** Step 1: what the codec leaves to us. */
@@ -63,6 +69,11 @@ function checkPacket(conn: Connection, packet: IConnectPacket): Refused | undefi
     if (problem) return new Refused(ReasonCode.TopicNameInvalid, `MQTT-3.1.3-11:${problem}`)
   }
   const props = packet.properties
+  // Sections 3.1.2.11.3 and 3.1.2.11.4: a Receive Maximum or Maximum Packet
+  // Size of 0 is a Protocol Error (a window of 0 would stall every QoS 1/2 flow).
+  if (props?.receiveMaximum === 0 || props?.maximumPacketSize === 0) {
+    return new Refused(ReasonCode.ProtocolError, 'MQTT-3.1.2.11-zero-limit')
+  }
   if (props?.authenticationMethod !== undefined) {
     // Enhanced authentication is not offered; identity comes from the certificate.
     return new Refused(ReasonCode.BadAuthenticationMethod, 'MQTT-4.12.0-1')
@@ -105,6 +116,7 @@ async function decide(
   conn: Connection,
   packet: IConnectPacket,
   clientId: { id: string; assigned: boolean },
+  willUserProperties: Array<[string, string]> | undefined,
 ): Promise<void> {
   const broker = conn.broker
   const limits = broker.limits
@@ -128,7 +140,7 @@ async function decide(
         : SESSION_EXPIRY_NEVER_SECONDS
   conn.connectSessionExpiry = requestedExpiry
 
-  const will = buildWill(conn, packet)
+  const will = buildWill(conn, packet, willUserProperties)
   let verdict: Awaited<ReturnType<typeof broker.gate.authorizeConnect>>
   try {
     verdict = await broker.gate.authorizeConnect({
@@ -221,7 +233,11 @@ async function decide(
   conn.releaseHeld()
 }
 
-function buildWill(conn: Connection, packet: IConnectPacket): Message | undefined {
+function buildWill(
+  conn: Connection,
+  packet: IConnectPacket,
+  userProperties: Array<[string, string]> | undefined,
+): Message | undefined {
   const will = packet.will
   if (!will) return undefined
   const props = will.properties
@@ -238,7 +254,9 @@ function buildWill(conn: Connection, packet: IConnectPacket): Message | undefine
   if (props?.correlationData !== undefined) p.correlationData = props.correlationData
   if (props?.payloadFormatIndicator !== undefined)
     p.payloadFormatIndicator = props.payloadFormatIndicator
-  if (props?.userProperties) {
+  if (props?.userProperties && userProperties) {
+    p.userProperties = userProperties
+  } else if (props?.userProperties) {
     p.userProperties = Object.entries(props.userProperties).flatMap(([k, v]) =>
       (Array.isArray(v) ? v : [v]).map((x): [string, string] => [k, x]),
     )
