@@ -117,6 +117,14 @@ describe('wills, MQTT 5.0 only', () => {
     assert.equal((await publishes(w)).length, 1)
   })
 
+  it('publishes the will after a client DISCONNECT with an error code such as 0x80 [MQTT-3.1.2-8]', async () => {
+    const w = await watcher(5)
+    const { client } = await raw(5, { clientId: 'dev', will: will() })
+    client.send({ cmd: 'disconnect', reasonCode: 0x80 })
+    await client.waitClosed()
+    assert.equal((await publishes(w)).length, 1)
+  })
+
   it('forwards the will properties with the will [MQTT-3.1.3-10]', async () => {
     const w = await watcher(5)
     const { client } = await raw(5, {
