@@ -8,13 +8,17 @@ import type { Duplex } from 'node:stream'
 import type { Actor } from '../audit/events.js'
 import {
   createParser,
+  decodeFast,
   encodeBarePublish,
   encodePacket,
   type Packet,
   type Parser,
 } from '../protocol/codec.js'
 import { type FrameProblem, Framer } from '../protocol/framer.js'
+import { checkInboundProperties } from '../protocol/properties.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
+import type { TopicProblem } from '../protocol/topic.js'
+import { checkPacketStrings } from '../protocol/utf8-fields.js'
 import type { Broker } from './broker.js'
 import type { ConnectionContext } from './broker-api.js'
 import type { TimerHandle } from './clock.js'
@@ -61,6 +65,8 @@ export class Connection {
   keepAliveSeconds = 0
   /** Inbound Topic Alias mapping [MQTT-3.3.2-10]. */
   readonly topicAliases = new Map<number, string>()
+  /** What `checkTopicName` said of the PUBLISH being handled. */
+  topicProblem: TopicProblem | undefined
   /** Inbound QoS 1/2 PUBLISHes not yet acknowledged by us. */
   inboundUnacked = 0
   /** Acknowledgements waiting for the store; later ones queue behind them. */
@@ -168,7 +174,22 @@ export class Connection {
       this.#held.push(Buffer.from(raw))
       return
     }
+    // Strings, lengths and properties on the raw bytes: mqtt-packet decodes
+    // ill-formed UTF-8 silently and keeps only some duplicates.
+    const bad = checkPacketStrings(raw, this.version)
+    if (bad !== undefined) {
+      this.violation(bad.reasonCode, bad.rule, bad.message)
+      return
+    }
     this.#currentRaw = raw
+    if (this.state === 'open') {
+      const fast = decodeFast(raw, this.version)
+      if (fast) {
+        dispatchPacket(this, fast)
+        this.#currentRaw = undefined
+        return
+      }
+    }
     this.#parseError = undefined
     this.#parser.parse(raw)
     this.#currentRaw = undefined
@@ -196,6 +217,12 @@ export class Connection {
 
   #onPacket(packet: Packet): void {
     if (this.state === 'closed') return
+    const level = packet.cmd === 'connect' && packet.protocolVersion === 5 ? 5 : this.version
+    const badProps = checkInboundProperties(packet, level)
+    if (badProps !== undefined) {
+      this.violation(badProps.reasonCode, badProps.rule, badProps.message)
+      return
+    }
     dispatchPacket(this, packet)
   }
 
@@ -302,13 +329,18 @@ export class Connection {
     return true
   }
 
+  /** No store commit to wait for and no earlier acknowledgement queued. */
+  get canAcknowledgeNow(): boolean {
+    return this.pendingAcks === 0 && !this.broker.store.durable
+  }
+
   /**
    * Send an acknowledgement once the store has committed what came before
    * it; acknowledgements leave in the order their packets arrived
    * [MQTT-4.6.0-2, MQTT-4.6.0-3].
    */
   acknowledge(send: () => void): void {
-    if (this.pendingAcks === 0 && !this.broker.store.durable) {
+    if (this.canAcknowledgeNow) {
       send()
       return
     }

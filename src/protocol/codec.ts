@@ -91,107 +91,63 @@ export function withPacketId(encoded: EncodedPublish, packetId: number, dup: boo
   return copy
 }
 
-/** Bytes that follow each PUBLISH or will property identifier (MQTT 5.0 section 2.2.2.2). */
-const MESSAGE_PROPERTY_KINDS = new Map<
-  number,
-  'byte' | 'int16' | 'int32' | 'varint' | 'str' | 'pair'
->([
-  [0x01, 'byte'],
-  [0x02, 'int32'],
-  [0x03, 'str'],
-  [0x08, 'str'],
-  [0x09, 'str'],
-  [0x0b, 'varint'],
-  [0x18, 'int32'],
-  [0x23, 'int16'],
-  [0x26, 'pair'],
-])
-
-function readVarint(buf: Buffer, at: number): { value: number; next: number } | undefined {
-  let value = 0
-  let multiplier = 1
-  for (let i = at; i < at + 4 && i < buf.length; i++) {
-    const byte = buf[i] as number
-    value += (byte & 0x7f) * multiplier
-    if ((byte & 0x80) === 0) return { value, next: i + 1 }
-    multiplier *= 128
+/**
+ * Decode the packets of the hot path without `mqtt-packet`: PUBLISH with no
+ * properties, the two-byte acknowledgements and PINGREQ. Anything unusual
+ * returns `undefined` and goes through `mqtt-packet`, which then reports
+ * whatever is wrong with it.
+ */
+export function decodeFast(raw: Buffer, protocolVersion: 4 | 5): Packet | undefined {
+  const first = raw[0] as number
+  const type = first >> 4
+  if (type === 3) return decodePublish(raw, first, protocolVersion)
+  if (raw.length === 4 && raw[1] === 2) {
+    const messageId = ((raw[2] as number) << 8) | (raw[3] as number)
+    // Reserved flags as the spec fixes them [MQTT-2.2.2-1]: 0, 0, 2, 0.
+    if (first === 0x40) return { cmd: 'puback', messageId }
+    if (first === 0x50) return { cmd: 'pubrec', messageId }
+    if (first === 0x62) return { cmd: 'pubrel', messageId }
+    if (first === 0x70) return { cmd: 'pubcomp', messageId }
+    return undefined
   }
+  if (first === 0xc0 && raw.length === 2) return { cmd: 'pingreq' }
   return undefined
 }
 
-/** End offset of the two-byte-length field at `at`, or undefined past the frame. */
-function skipField(frame: Buffer, at: number): number | undefined {
-  if (at + 2 > frame.length) return undefined
-  const next = at + 2 + frame.readUInt16BE(at)
-  return next > frame.length ? undefined : next
-}
-
-/**
- * The User Properties of the property section whose length starts at `at`,
- * as pairs in wire order, or undefined when it cannot be read.
- */
-function userPropertiesAt(frame: Buffer, start: number): Array<[string, string]> | undefined {
-  const length = readVarint(frame, start)
-  if (!length) return undefined
-  const end = length.next + length.value
-  if (end > frame.length) return undefined
-  const pairs: Array<[string, string]> = []
-  let at = length.next
-  while (at < end) {
-    const kind = MESSAGE_PROPERTY_KINDS.get(frame[at++] as number)
-    let next: number | undefined
-    if (kind === 'pair') {
-      const afterName = skipField(frame, at)
-      next = afterName === undefined ? undefined : skipField(frame, afterName)
-      if (afterName !== undefined && next !== undefined) {
-        pairs.push([
-          frame.toString('utf8', at + 2, afterName),
-          frame.toString('utf8', afterName + 2, next),
-        ])
-      }
-    } else if (kind === 'str') next = skipField(frame, at)
-    else if (kind === 'varint') next = readVarint(frame, at)?.next
-    else if (kind === 'byte') next = at + 1
-    else if (kind === 'int16') next = at + 2
-    else if (kind === 'int32') next = at + 4
-    if (next === undefined || next > end) return undefined
-    at = next
+function decodePublish(raw: Buffer, first: number, protocolVersion: 4 | 5): Packet | undefined {
+  const qos = (first >> 1) & 3
+  if (qos === 3) return undefined
+  let at = 1
+  while ((raw[at] as number) & 0x80) at++
+  at++
+  if (at + 2 > raw.length) return undefined
+  const topicLength = raw.readUInt16BE(at)
+  at += 2
+  const topicEnd = at + topicLength
+  if (topicEnd > raw.length) return undefined
+  const topic = raw.toString('utf8', at, topicEnd)
+  at = topicEnd
+  let messageId: number | undefined
+  if (qos > 0) {
+    if (at + 2 > raw.length) return undefined
+    messageId = raw.readUInt16BE(at)
+    at += 2
   }
-  return pairs
-}
-
-/**
- * The User Properties of a raw 5.0 PUBLISH, as name/value pairs in wire
- * order. `mqtt-packet` groups them by name into an object, which loses the
- * order the Server must keep [MQTT-3.3.2-18]. Returns `undefined` when the
- * frame cannot be read (the parser has judged it already).
- */
-export function publishUserPropertiesInOrder(frame: Buffer): Array<[string, string]> | undefined {
-  const header = readVarint(frame, 1)
-  if (!header) return undefined
-  const qos = ((frame[0] as number) >> 1) & 3
-  const afterTopic = skipField(frame, header.next)
-  if (afterTopic === undefined) return undefined
-  return userPropertiesAt(frame, afterTopic + (qos > 0 ? 2 : 0))
-}
-
-/**
- * The will's User Properties of a raw 5.0 CONNECT, in wire order
- * [MQTT-3.1.3-10]; `undefined` when there is no will or it cannot be read.
- */
-export function willUserPropertiesInOrder(frame: Buffer): Array<[string, string]> | undefined {
-  const header = readVarint(frame, 1)
-  if (!header) return undefined
-  const afterName = skipField(frame, header.next)
-  if (afterName === undefined || afterName + 4 > frame.length) return undefined
-  const flags = frame[afterName + 1] as number
-  if ((flags & 0x04) === 0) return undefined
-  // level, flags, keep alive, then the CONNECT properties and the Client Identifier
-  const props = readVarint(frame, afterName + 4)
-  if (!props) return undefined
-  const afterClientId = skipField(frame, props.next + props.value)
-  if (afterClientId === undefined) return undefined
-  return userPropertiesAt(frame, afterClientId)
+  if (protocolVersion === 5) {
+    // Only an empty property list takes the fast path.
+    if (raw[at] !== 0 || at >= raw.length) return undefined
+    at++
+  }
+  const packet: Packet = {
+    cmd: 'publish',
+    topic,
+    payload: raw.subarray(at),
+    qos: qos as 0 | 1 | 2,
+    dup: (first & 0x08) !== 0,
+    retain: (first & 0x01) !== 0,
+  }
+  if (messageId !== undefined) packet.messageId = messageId
+  return packet
 }
 
 /** A 5.0 PUBLISH with its properties, for `encodePublishV5`. */

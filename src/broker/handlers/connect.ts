@@ -5,9 +5,9 @@
  * CONNACK -> resume delivery -> audit.
  */
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet'
-import { willUserPropertiesInOrder } from '../../protocol/codec.js'
 import { ReasonCode, toConnackReturnCodeV4 } from '../../protocol/reason-codes.js'
 import { checkTopicName } from '../../protocol/topic.js'
+import { readWillUserProperties } from '../../protocol/utf8-fields.js'
 import type { Connection } from '../connection.js'
 import { CLIENT_ID_MAX_BYTES } from '../limits.js'
 import { SESSION_EXPIRY_NEVER_SECONDS } from '../session.js'
@@ -47,12 +47,9 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     return
   }
   conn.clientId = clientId.id
-  // Read now, while the raw packet is at hand: the codec loses their order [MQTT-3.1.3-10].
-  const raw = conn.currentRaw
-  const willUserProperties = raw && packet.will ? willUserPropertiesInOrder(raw) : undefined
-  await conn.broker.serializeConnect(clientId.id, () =>
-    decide(conn, packet, clientId, willUserProperties),
-  )
+  // Built now: the raw bytes (for the will's User Properties) last only this turn.
+  const will = buildWill(conn, packet)
+  await conn.broker.serializeConnect(clientId.id, () => decide(conn, packet, clientId, will))
 }
 
 /** Step 1: what the codec leaves to us. */
@@ -69,11 +66,6 @@ function checkPacket(conn: Connection, packet: IConnectPacket): Refused | undefi
     if (problem) return new Refused(ReasonCode.TopicNameInvalid, `MQTT-3.1.3-11:${problem}`)
   }
   const props = packet.properties
-  // Sections 3.1.2.11.3 and 3.1.2.11.4: a Receive Maximum or Maximum Packet
-  // Size of 0 is a Protocol Error (a window of 0 would stall every QoS 1/2 flow).
-  if (props?.receiveMaximum === 0 || props?.maximumPacketSize === 0) {
-    return new Refused(ReasonCode.ProtocolError, 'MQTT-3.1.2.11-zero-limit')
-  }
   if (props?.authenticationMethod !== undefined) {
     // Enhanced authentication is not offered; identity comes from the certificate.
     return new Refused(ReasonCode.BadAuthenticationMethod, 'MQTT-4.12.0-1')
@@ -116,7 +108,7 @@ async function decide(
   conn: Connection,
   packet: IConnectPacket,
   clientId: { id: string; assigned: boolean },
-  willUserProperties: Array<[string, string]> | undefined,
+  will: Message | undefined,
 ): Promise<void> {
   const broker = conn.broker
   const limits = broker.limits
@@ -140,7 +132,6 @@ async function decide(
         : SESSION_EXPIRY_NEVER_SECONDS
   conn.connectSessionExpiry = requestedExpiry
 
-  const will = buildWill(conn, packet, willUserProperties)
   let verdict: Awaited<ReturnType<typeof broker.gate.authorizeConnect>>
   try {
     verdict = await broker.gate.authorizeConnect({
@@ -233,11 +224,7 @@ async function decide(
   conn.releaseHeld()
 }
 
-function buildWill(
-  conn: Connection,
-  packet: IConnectPacket,
-  userProperties: Array<[string, string]> | undefined,
-): Message | undefined {
+function buildWill(conn: Connection, packet: IConnectPacket): Message | undefined {
   const will = packet.will
   if (!will) return undefined
   const props = will.properties
@@ -254,12 +241,9 @@ function buildWill(
   if (props?.correlationData !== undefined) p.correlationData = props.correlationData
   if (props?.payloadFormatIndicator !== undefined)
     p.payloadFormatIndicator = props.payloadFormatIndicator
-  if (props?.userProperties && userProperties) {
-    p.userProperties = userProperties
-  } else if (props?.userProperties) {
-    p.userProperties = Object.entries(props.userProperties).flatMap(([k, v]) =>
-      (Array.isArray(v) ? v : [v]).map((x): [string, string] => [k, x]),
-    )
+  if (props?.userProperties && conn.currentRaw) {
+    // From the raw bytes, in the order sent [MQTT-3.1.3-10].
+    p.userProperties = readWillUserProperties(conn.currentRaw)
   }
   if (Object.keys(p).length > 0) message.properties = p
   // Counted from when the will is sent, not from CONNECT.

@@ -4,9 +4,9 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { IPublishPacket } from 'mqtt-packet'
-import { publishUserPropertiesInOrder } from '../../protocol/codec.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import { checkTopicName } from '../../protocol/topic.js'
+import { readPublishUserProperties } from '../../protocol/utf8-fields.js'
 import type { Connection } from '../connection.js'
 import type { Message, MessageProperties, Qos } from '../types.js'
 
@@ -34,27 +34,14 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
     sendPubrec(conn, packetId, ReasonCode.Success)
     return
   }
-  if (qos > 0 && conn.inboundUnacked >= broker.limits.receiveMaximum) {
+  // 3.1.1 has no Receive Maximum; its publishers are not held to ours.
+  if (qos > 0 && conn.version === 5 && conn.inboundUnacked >= broker.limits.receiveMaximum) {
     conn.violation(ReasonCode.ReceiveMaximumExceeded, 'MQTT-3.3.4-9', 'receive maximum')
     return
   }
 
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-  const props = packet.properties
-  let message: Message = {
-    topic,
-    payload,
-    qos,
-    retain: packet.retain,
-    expiresAt:
-      props?.messageExpiryInterval !== undefined
-        ? broker.clock.now() + props.messageExpiryInterval * 1000
-        : undefined,
-    properties: props ? messageProperties(props, conn.currentRaw) : undefined,
-    origin: conn.clientId,
-  }
-  if (!message.properties) delete message.properties
-  if (message.expiresAt === undefined) delete message.expiresAt
+  let message = buildMessage(conn, packet, topic, payload)
 
   // Step 3: what the broker itself refuses.
   const refusal = checkMessage(conn, message)
@@ -77,6 +64,12 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   conn.inboundUnacked++
   if (qos === 1) {
     const code = matched === 0 && conn.version === 5 ? ReasonCode.NoMatchingSubscribers : 0
+    if (conn.canAcknowledgeNow) {
+      // The common case (nothing to wait for) takes no closure per message.
+      conn.inboundUnacked--
+      sendPuback(conn, packetId, code)
+      return
+    }
     conn.acknowledge(() => {
       conn.inboundUnacked = Math.max(0, conn.inboundUnacked - 1)
       sendPuback(conn, packetId, code)
@@ -111,6 +104,7 @@ function resolveTopic(conn: Connection, packet: IPublishPacket): string | undefi
     }
   }
   const problem = checkTopicName(topic, broker.limits)
+  conn.topicProblem = problem
   if (problem === undefined) return topic
   if (problem === 'empty') {
     // [MQTT-3.3.2-1] a zero-length Topic Name needs an alias
@@ -129,10 +123,37 @@ interface Refusal {
   readonly rule: string
 }
 
+/** The message as the broker holds it; one object shape, no properties deleted later. */
+function buildMessage(
+  conn: Connection,
+  packet: IPublishPacket,
+  topic: string,
+  payload: Buffer,
+): Message {
+  const props = packet.properties
+  if (!props) {
+    return { topic, payload, qos: packet.qos, retain: packet.retain, origin: conn.clientId }
+  }
+  const message: Message = {
+    topic,
+    payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    origin: conn.clientId,
+  }
+  if (props.messageExpiryInterval !== undefined) {
+    message.expiresAt = conn.broker.clock.now() + props.messageExpiryInterval * 1000
+  }
+  const properties = messageProperties(props, conn.currentRaw)
+  if (properties) message.properties = properties
+  return message
+}
+
 function checkMessage(conn: Connection, message: Message): Refusal | undefined {
-  const problem = checkTopicName(message.topic, conn.broker.limits)
-  if (problem !== undefined)
+  const problem = conn.topicProblem
+  if (problem !== undefined) {
     return { code: ReasonCode.TopicNameInvalid, rule: `phimq.topic-${problem}` }
+  }
   // '$' topics belong to the broker [MQTT-4.7.2-1 note]; clients do not publish there.
   if (message.topic.startsWith('$'))
     return { code: ReasonCode.NotAuthorized, rule: 'phimq.dollar-topic' }
@@ -199,21 +220,9 @@ function messageProperties(
     any = true
   }
   if (props.userProperties !== undefined) {
-    // Read in wire order from the raw packet: the codec's grouping loses it [MQTT-3.3.2-18].
-    out.userProperties =
-      (raw && publishUserPropertiesInOrder(raw)) ?? userPropertyPairs(props.userProperties)
+    // From the raw bytes: mqtt-packet groups them by name [MQTT-3.3.2-18].
+    out.userProperties = raw ? readPublishUserProperties(raw) : []
     any = true
   }
   return any ? out : undefined
-}
-
-/** mqtt-packet groups User Properties by name; flatten them back to pairs. */
-function userPropertyPairs(grouped: Record<string, string | string[]>): Array<[string, string]> {
-  const pairs: Array<[string, string]> = []
-  for (const name of Object.keys(grouped)) {
-    const value = grouped[name]
-    if (Array.isArray(value)) for (const v of value) pairs.push([name, v])
-    else if (value !== undefined) pairs.push([name, value])
-  }
-  return pairs
 }
