@@ -232,3 +232,63 @@ describe('Clean Session, MQTT 3.1.1', () => {
     assert.equal(c.connack.sessionPresent, false, 'Clean Session 1 ended the old session')
   })
 })
+
+describe('session takeover with a kept session', () => {
+  for (const version of [4, 5] as const) {
+    it(`hands the session to the new connection: Session Present 1, unacknowledged QoS 1 resent with DUP (v${version}) [MQTT-3.1.4-3] [MQTT-4.4.0-1]`, async () => {
+      await broker()
+      const old = await raw(version, keep(version, 'moving'))
+      await subscribe(old.client, 'move/#', 1)
+      const { client: pub } = await raw(version, { clientId: 'mover-pub' })
+      await publishQos1(pub, 'move/1', ['in flight'])
+      const first = (await old.client.next('publish')) as IPublishPacket
+      const fresh = await raw(version, keep(version, 'moving'))
+      assert.equal(fresh.connack.sessionPresent, true)
+      const again = (await fresh.client.next('publish')) as IPublishPacket
+      assert.equal(again.dup, true)
+      assert.equal(again.messageId, first.messageId)
+      await old.client.waitClosed()
+      // The subscription came along too.
+      await publishQos1(pub, 'move/2', ['after'])
+      const next = (await fresh.client.next('publish')) as IPublishPacket
+      assert.equal(next.payload.toString(), 'after')
+    })
+  }
+
+  it('does not publish a delayed will when the session is taken over within the Will Delay [MQTT-3.1.3-9]', async () => {
+    const clock = new ManualClock()
+    await broker({ clock })
+    const { client: w } = await raw(5, { clientId: 'watch' })
+    await subscribe(w, 'wills/#', 0)
+    const fields = {
+      ...keep(5, 'taken'),
+      will: {
+        topic: 'wills/taken',
+        payload: Buffer.from('gone'),
+        qos: 0 as const,
+        retain: false,
+        properties: { willDelayInterval: 30 },
+      },
+    }
+    await raw(5, fields)
+    await raw(5, keep(5, 'taken'))
+    clock.advance(60_000)
+    const got = (await w.drain(150)).filter((p) => p.cmd === 'publish')
+    assert.deepEqual(got, [])
+  })
+
+  it('sends at most Receive Maximum queued messages at once on resumption [MQTT-3.3.4-9]', async () => {
+    await broker()
+    const a = await raw(5, keep(5, 'window'))
+    await subscribe(a.client, 'win/#', 1)
+    await disconnect(a.client)
+    const { client: pub } = await raw(5, { clientId: 'win-pub' })
+    await publishQos1(pub, 'win/1', ['1', '2', '3', '4', '5'])
+    const b = await raw(5, {
+      ...keep(5, 'window'),
+      properties: { sessionExpiryInterval: 300, receiveMaximum: 2 },
+    })
+    const got = (await b.client.drain(200)).filter((p) => p.cmd === 'publish')
+    assert.equal(got.length, 2)
+  })
+})
