@@ -53,6 +53,33 @@ describe('Client Identifier', () => {
     assert.ok(tb?.broker.sessions.has(assigned))
   })
 
+  it('keeps a session under an assigned Client Identifier that the client can resume [MQTT-3.1.3-6]', async () => {
+    await broker()
+    const client = await RawClient.open((tb as TestBroker).port, 5)
+    raws.push(client)
+    // mqtt-packet will not encode an empty id with Clean Start 0, so by hand:
+    // 'MQTT' level 5, flags 0, keep alive 0, Session Expiry Interval 60, empty id.
+    client.write(
+      Buffer.from([
+        0x10, 0x12, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x05, 0x00, 0x00, 0x00, 0x05, 0x11, 0x00,
+        0x00, 0x00, 0x3c, 0x00, 0x00,
+      ]),
+    )
+    const connack = (await client.next('connack')) as IConnackPacket
+    const first = { client, connack }
+    const assigned = first.connack.properties?.assignedClientIdentifier as string
+    first.client.send({ cmd: 'disconnect' })
+    await first.client.waitClosed()
+    await new Promise((r) => setTimeout(r, 20))
+    const again = await raw(5, {
+      clientId: assigned,
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    })
+    assert.equal(again.connack.sessionPresent, true)
+    assert.equal(again.connack.properties?.assignedClientIdentifier, undefined)
+  })
+
   it('gives two clients with empty ids different assigned ids [MQTT-3.1.3-6]', async () => {
     await broker()
     const a = await raw(5)

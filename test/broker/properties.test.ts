@@ -197,6 +197,18 @@ describe('Topic Alias', () => {
     })
   }
 
+  it('does not carry Topic Alias mappings over to a new connection [MQTT-3.3.2-7]', async () => {
+    const first = await raw({ clientId: 'aliaser', ...KEEP })
+    publish(first.client, 'alias/kept', 'x', 0, { topicAlias: 1 })
+    first.client.destroy()
+    await first.client.closed
+    await settle()
+    const { client } = await raw({ clientId: 'aliaser', ...KEEP })
+    publish(client, '', 'y', 0, { topicAlias: 1 })
+    const d = (await client.next('disconnect')) as IDisconnectPacket
+    assert.equal(d.reasonCode, 0x82)
+  })
+
   it('treats an empty Topic Name with an unknown alias as a Protocol Error: DISCONNECT 0x82', async () => {
     const { client } = await raw({ clientId: 'unknown-alias' })
     publish(client, '', 'x', 0, { topicAlias: 2 })

@@ -258,6 +258,20 @@ describe('Receive Maximum, MQTT 5.0', () => {
     assert.ok(!client.isClosed)
   })
 
+  it('ends an outbound QoS 2 flow on PUBREC with a failure code, freeing the window [MQTT-4.3.3-4] [MQTT-4.9.0-2]', async () => {
+    const { client: sub } = await raw(5, { clientId: 's', properties: { receiveMaximum: 1 } })
+    await subscribe(sub, 'fail/#', 2)
+    const { client: pub } = await raw(5, { clientId: 'p' })
+    publish(pub, 'fail/1', 'refused', 2, 1)
+    publish(pub, 'fail/2', 'next', 2, 2)
+    const first = (await sub.next('publish')) as IPublishPacket
+    sub.send({ cmd: 'pubrec', messageId: first.messageId as number, reasonCode: 0x80 })
+    const second = (await sub.next('publish')) as IPublishPacket
+    assert.equal(second.payload.toString(), 'next')
+    const others = (await sub.drain(100)).filter((p) => p.cmd === 'pubrel')
+    assert.deepEqual(others, [], 'no PUBREL for the failed flow')
+  })
+
   it('answers PUBREL for an unknown Packet Identifier with PUBCOMP 0x92', async () => {
     const { client } = await raw(5, { clientId: 'lost' })
     client.send({ cmd: 'pubrel', messageId: 99 })

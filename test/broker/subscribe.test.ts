@@ -216,6 +216,16 @@ describe('subscription options, MQTT 5.0', () => {
     assert.deepEqual([ids].flat().sort(), [1, 2])
   })
 
+  it('drops the Subscription Identifier when the subscription is replaced without one [MQTT-3.8.4-3]', async () => {
+    const { client: sub } = await raw(5, { clientId: 's' })
+    await subscribe(sub, [{ topic: 'swap/+', qos: 0 }], 5)
+    await subscribe(sub, [{ topic: 'swap/+', qos: 0 }])
+    tb?.broker.publish(brokerMessage('swap/a'), undefined)
+    const got = await publishes(sub)
+    assert.equal(got.length, 1)
+    assert.equal(got[0]?.properties?.subscriptionIdentifier, undefined)
+  })
+
   it('sends no Subscription Identifier to a 3.1.1 subscriber', async () => {
     const { client: sub } = await raw(4, { clientId: 's4' })
     await subscribe(sub, [{ topic: 'plain/+', qos: 0 }])
