@@ -159,6 +159,15 @@ for (const version of [4, 5] as const) {
       assert.equal(tb?.broker.sessions.get('s')?.inflight.size, 0)
     })
 
+    it('does not pass the DUP flag of an incoming PUBLISH on to subscribers [MQTT-3.3.1-3]', async () => {
+      const { client: sub } = await raw(version, { clientId: 's' })
+      await subscribe(sub, 'dup/in', 1)
+      const { client: pub } = await raw(version, { clientId: 'p' })
+      publish(pub, 'dup/in', 'x', 1, 5, true)
+      const p = (await sub.next('publish')) as IPublishPacket
+      assert.equal(p.dup, false)
+    })
+
     it('uses a distinct Packet Identifier for each unacknowledged message [MQTT-2.2.1-3]', async () => {
       const { client: sub } = await raw(version, { clientId: 's' })
       await subscribe(sub, 'ids', 1)

@@ -234,6 +234,19 @@ describe('subscription options, MQTT 5.0', () => {
     assert.equal(got.length, 1)
   })
 
+  it('refuses a subscription over the per-client limit with 0x97, keeping the others', async () => {
+    tb = await startBroker({ limits: { maxSubscriptionsPerClient: 2 } })
+    const { client: sub } = await raw(5, { clientId: 's' })
+    const suback = await subscribe(sub, [
+      { topic: 'lim/1', qos: 1 },
+      { topic: 'lim/2', qos: 1 },
+      { topic: 'lim/3', qos: 1 },
+    ])
+    assert.deepEqual(suback.granted, [1, 1, 0x97])
+    const again = await subscribe(sub, [{ topic: 'lim/1', qos: 0 }])
+    assert.deepEqual(again.granted, [0], 'replacing an existing one is not a new one')
+  })
+
   it('answers UNSUBSCRIBE with 0x00 for a removed and 0x11 for an absent subscription [MQTT-3.11.3-1]', async () => {
     const { client: sub } = await raw(5, { clientId: 's' })
     await subscribe(sub, [{ topic: 'have', qos: 0 }])
