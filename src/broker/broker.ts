@@ -175,8 +175,8 @@ export class Broker implements BrokerHandle {
       pending.timer.cancel()
       this.#pendingWills.delete(clientId)
       this.store.setWill(clientId, undefined)
-      // A new session (Clean Start) ends the old one: its will goes now.
-      if (cleanStart) this.#publishWill(clientId, pending.message, pending.client)
+      // Not sent, even with Clean Start: a new Network Connection for the
+      // ClientID opened within the Will Delay cancels it [MQTT-3.1.2-8].
     }
     if (session && cleanStart) {
       this.#endSession(session, false)

@@ -224,6 +224,25 @@ describe('wills, MQTT 5.0 only', () => {
     assert.equal((await publishes(w)).length, 0)
   })
 
+  it('does not send a delayed will when the client reconnects with Clean Start 1 within the delay [MQTT-3.1.2-8]', async () => {
+    const clock = new ManualClock()
+    await broker({ clock })
+    const w = await watcher(5)
+    const first = await raw(5, {
+      clientId: 'dev',
+      properties: { sessionExpiryInterval: 300 },
+      will: will({ properties: { willDelayInterval: 10 } }),
+    })
+    first.client.destroy()
+    await first.client.closed
+    await settle()
+    clock.advance(5_000)
+    const second = await raw(5, { clientId: 'dev', clean: true })
+    assert.equal(second.connack.sessionPresent, false)
+    clock.advance(60_000)
+    assert.equal((await publishes(w)).length, 0)
+  })
+
   it('sends the will when the session expires before the Will Delay Interval [MQTT-3.1.2-8]', async () => {
     const clock = new ManualClock()
     await broker({ clock })
