@@ -293,6 +293,38 @@ describe('connect timeout', () => {
     await client.waitClosed()
   })
 
+  it('closes a socket that sent only part of a CONNECT within connectTimeoutSeconds', async () => {
+    const clock = new ManualClock()
+    await broker({ clock, limits: { connectTimeoutSeconds: 5 } })
+    const client = await RawClient.open((tb as TestBroker).port, 5)
+    raws.push(client)
+    // A CONNECT header declaring 18 bytes, and only 3 of them.
+    client.write(Buffer.from([0x10, 0x12, 0x00, 0x04, 0x4d]))
+    await new Promise((r) => setTimeout(r, 50))
+    clock.advance(5_000)
+    await client.waitClosed()
+  })
+
+  it('closes a connection whose CONNECT the gate has not decided within connectTimeoutSeconds', async () => {
+    const clock = new ManualClock()
+    const stalling: Gate = { ...allowAllGate, authorizeConnect: () => new Promise(() => {}) }
+    await broker({ clock, gate: stalling, limits: { connectTimeoutSeconds: 5 } })
+    const client = await RawClient.open((tb as TestBroker).port, 5)
+    raws.push(client)
+    client.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 5,
+      clean: true,
+      clientId: 'stalled',
+      keepalive: 0,
+    })
+    await new Promise((r) => setTimeout(r, 50))
+    clock.advance(5_000)
+    await client.waitClosed()
+    assert.equal(client.inbox.length, 0, 'no CONNACK')
+  })
+
   it('does not close a client that connected in time', async () => {
     const clock = new ManualClock()
     await broker({ clock, limits: { connectTimeoutSeconds: 10 } })
