@@ -48,8 +48,9 @@ async function subscribe(client: RawClient, topic: string, qos: 0 | 1 | 2 = 1): 
   await client.next('suback')
 }
 
-async function publishes(client: RawClient, ms = 150): Promise<IPublishPacket[]> {
-  return (await client.drain(ms)).filter((p): p is IPublishPacket => p.cmd === 'publish')
+/** The PUBLISH packets a client gets: `expected` of them waited for, then any extra. */
+async function publishes(client: RawClient, expected = 0): Promise<IPublishPacket[]> {
+  return (await client.collect('publish', expected, expected === 0 ? 150 : 100)) as IPublishPacket[]
 }
 
 type PublishProperties = NonNullable<IPublishPacket['properties']>
@@ -93,7 +94,7 @@ describe('Message Expiry Interval', () => {
     await pub.next('puback')
     clock.advance(20_000)
     const { client: sub } = await raw({ clientId: 'sub', ...KEEP })
-    const [got] = await publishes(sub)
+    const [got] = await publishes(sub, 1)
     assert.equal(got?.properties?.messageExpiryInterval, 40)
   })
 
@@ -112,7 +113,7 @@ describe('Message Expiry Interval', () => {
     await pub.next('puback')
     clock.advance(10_000)
     const { client: sub } = await raw({ clientId: 'sub', ...KEEP })
-    const got = await publishes(sub)
+    const got = await publishes(sub, 1)
     assert.deepEqual(
       got.map((p) => p.topic),
       ['exp/kept'],
@@ -137,7 +138,7 @@ describe('Message Expiry Interval', () => {
     clock.advance(4_000)
     const { client: early } = await raw({ clientId: 'early' })
     await subscribe(early, 'exp/retained')
-    const [got] = await publishes(early)
+    const [got] = await publishes(early, 1)
     assert.equal(got?.properties?.messageExpiryInterval, 6)
     clock.advance(6_000)
     const { client: late } = await raw({ clientId: 'late' })
@@ -159,7 +160,7 @@ describe('Topic Alias', () => {
     const { client: pub } = await raw({ clientId: 'pub' })
     publish(pub, 'alias/long/topic', 'one', 0, { topicAlias: 3 })
     publish(pub, '', 'two', 0, { topicAlias: 3 })
-    const got = await publishes(sub)
+    const got = await publishes(sub, 2)
     assert.deepEqual(
       got.map((p) => [p.topic, p.payload.toString(), p.properties?.topicAlias]),
       [
@@ -176,7 +177,7 @@ describe('Topic Alias', () => {
     publish(pub, 'alias/a', '1', 0, { topicAlias: 1 })
     publish(pub, 'alias/b', '2', 0, { topicAlias: 1 })
     publish(pub, '', '3', 0, { topicAlias: 1 })
-    const got = await publishes(sub)
+    const got = await publishes(sub, 3)
     assert.deepEqual(
       got.map((p) => p.topic),
       ['alias/a', 'alias/b', 'alias/b'],
@@ -243,7 +244,7 @@ describe('Maximum Packet Size', () => {
     const { client: pub } = await raw({ clientId: 'pub' })
     publish(pub, 'mps/big', Buffer.alloc(500, 1), 1)
     publish(pub, 'mps/small', 'fits', 1)
-    const got = await publishes(sub)
+    const got = await publishes(sub, 1)
     assert.deepEqual(
       got.map((p) => p.topic),
       ['mps/small'],
@@ -278,7 +279,7 @@ describe('Payload Format Indicator', () => {
     await subscribe(sub, 'pfi/#', 0)
     const { client: pub } = await raw({ clientId: 'pub' })
     publish(pub, 'pfi/ok', 'température', 0, { payloadFormatIndicator: true })
-    const [got] = await publishes(sub)
+    const [got] = await publishes(sub, 1)
     assert.equal(got?.properties?.payloadFormatIndicator, true)
   })
 })
@@ -293,7 +294,7 @@ describe('forwarded message properties', () => {
       responseTopic: 'resp/1',
       correlationData: Buffer.from([0, 1, 2, 250]),
     })
-    const [got] = await publishes(sub)
+    const [got] = await publishes(sub, 1)
     assert.equal(got?.properties?.contentType, 'application/fhir+json')
     assert.equal(got?.properties?.responseTopic, 'resp/1')
     assert.deepEqual(got?.properties?.correlationData, Buffer.from([0, 1, 2, 250]))
@@ -311,7 +312,7 @@ describe('forwarded message properties', () => {
       ['1', 'y'],
     ]
     pub.write(publishWithUserProperties('up/1', pairs))
-    await publishes(sub)
+    await publishes(sub, 1)
     const frame = sub.frames.find((f) => (f[0] as number) >> 4 === 3)
     assert.ok(frame, 'a PUBLISH arrived')
     assert.deepEqual(publishUserProperties(frame), pairs)
@@ -332,7 +333,7 @@ describe('forwarded message properties', () => {
     pub.write(publishWithUserProperties('up/q', pairs, 1))
     await pub.next('puback')
     const { client: sub } = await raw({ clientId: 'sub', ...KEEP })
-    await publishes(sub)
+    await publishes(sub, 1)
     const frame = sub.frames.find((f) => (f[0] as number) >> 4 === 3)
     assert.ok(frame, 'a PUBLISH arrived')
     assert.deepEqual(publishUserProperties(frame), pairs)

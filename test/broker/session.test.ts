@@ -288,7 +288,7 @@ describe('session takeover with a kept session', () => {
       ...keep(5, 'window'),
       properties: { sessionExpiryInterval: 300, receiveMaximum: 2 },
     })
-    const got = (await b.client.drain(200)).filter((p) => p.cmd === 'publish')
+    const got = await b.client.collect('publish', 2, 200)
     assert.equal(got.length, 2)
   })
 })

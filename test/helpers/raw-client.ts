@@ -153,6 +153,23 @@ export class RawClient {
     return this.inbox.splice(0)
   }
 
+  /**
+   * Wait for `count` packets of type `cmd` (up to `timeoutMs` each), then
+   * `settleMs` more for any extra ones; returns every one of that type. The
+   * inbox is emptied. Fewer than `count` is returned, not thrown, so the
+   * caller's assertion shows what arrived.
+   */
+  async collect(cmd: string, count: number, settleMs = 100, timeoutMs = 3000): Promise<Packet[]> {
+    const got: Packet[] = []
+    try {
+      while (got.length < count) got.push(await this.next(cmd, timeoutMs))
+    } catch {
+      // Reported by the caller's assertion.
+    }
+    const rest = await this.drain(settleMs)
+    return [...got, ...rest.filter((p) => p.cmd === cmd)]
+  }
+
   /** Wait until the server closes the socket; rejects after `timeoutMs`. */
   async waitClosed(timeoutMs = 3000): Promise<void> {
     let timer: NodeJS.Timeout | undefined
