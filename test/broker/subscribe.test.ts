@@ -339,3 +339,41 @@ describe('shared subscriptions, MQTT 5.0', () => {
     assert.equal((await publishes(b, 4)).length, 4)
   })
 })
+
+describe('mixed protocol versions', () => {
+  it('delivers a 5.0 message with properties to a 3.1.1 subscriber as a plain 3.1.1 PUBLISH', async () => {
+    const { client: sub } = await raw(4, { clientId: 'old' })
+    await subscribe(sub, [{ topic: 'mix/#', qos: 1 }])
+    const { client: pub } = await raw(5, { clientId: 'new' })
+    pub.send({
+      cmd: 'publish',
+      topic: 'mix/1',
+      payload: Buffer.from('x'),
+      qos: 1,
+      messageId: 1,
+      retain: false,
+      dup: false,
+      properties: {
+        messageExpiryInterval: 60,
+        contentType: 'text/plain',
+        userProperties: { a: '1' },
+      },
+    })
+    const [got] = await publishes(sub, 1)
+    assert.equal(got?.payload.toString(), 'x')
+    assert.equal(got?.properties, undefined)
+    // Byte-exact: fixed header, topic, packet id, payload; no property length.
+    const frame = sub.frames.find((f) => (f[0] as number) >> 4 === 3)
+    assert.equal(frame?.length, 2 + 2 + 'mix/1'.length + 2 + 1)
+  })
+
+  it('delivers a 3.1.1 message to a 5.0 subscriber with no properties', async () => {
+    const { client: sub } = await raw(5, { clientId: 'new' })
+    await subscribe(sub, [{ topic: 'mix/#', qos: 1 }])
+    const { client: pub } = await raw(4, { clientId: 'old' })
+    publish(pub, 'mix/2', 'y', 1)
+    const [got] = await publishes(sub, 1)
+    assert.equal(got?.payload.toString(), 'y')
+    assert.deepEqual(got?.properties ?? {}, {})
+  })
+})
