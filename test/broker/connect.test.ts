@@ -34,6 +34,16 @@ afterEach(async () => {
   tb = undefined
 })
 
+/** Wait until the broker has taken over `n` sockets (the accept may lag the client). */
+async function brokerHasConnections(n: number): Promise<void> {
+  const until = Date.now() + 3000
+  while ((tb as TestBroker).broker.connections.size < n && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  // And let the bytes already written reach it.
+  await new Promise((r) => setTimeout(r, 30))
+}
+
 /** Refuses CONNECT when the password is `wrong`. */
 const passwordGate: Gate = {
   ...allowAllGate,
@@ -285,7 +295,7 @@ describe('connect timeout', () => {
     await broker({ clock, limits: { connectTimeoutSeconds: 10 } })
     const client = await RawClient.open((tb as TestBroker).port, 5)
     raws.push(client)
-    await new Promise((r) => setTimeout(r, 50))
+    await brokerHasConnections(1)
     clock.advance(9_999)
     await new Promise((r) => setTimeout(r, 50))
     assert.ok(!client.isClosed, 'still open before the timeout')
@@ -300,7 +310,7 @@ describe('connect timeout', () => {
     raws.push(client)
     // A CONNECT header declaring 18 bytes, and only 3 of them.
     client.write(Buffer.from([0x10, 0x12, 0x00, 0x04, 0x4d]))
-    await new Promise((r) => setTimeout(r, 50))
+    await brokerHasConnections(1)
     clock.advance(5_000)
     await client.waitClosed()
   })
@@ -319,7 +329,7 @@ describe('connect timeout', () => {
       clientId: 'stalled',
       keepalive: 0,
     })
-    await new Promise((r) => setTimeout(r, 50))
+    await brokerHasConnections(1)
     clock.advance(5_000)
     await client.waitClosed()
     assert.equal(client.inbox.length, 0, 'no CONNACK')
