@@ -230,6 +230,34 @@ describe('session takeover', () => {
   }
 })
 
+describe('refusals next to a live client', () => {
+  it('leaves the live client alone when a CONNECT failing the identity binding is refused with 0x87 (C10)', async () => {
+    const t = await broker({ context: { identity: { id: 'dev' }, clientIdBinding: 'prefix' } })
+    const live = await raw(5, { clientId: 'dev-1' })
+    assert.equal(live.connack.reasonCode, 0)
+    const bad = await raw(5, { clientId: 'intruder' })
+    assert.equal(bad.connack.reasonCode, 0x87)
+    await bad.client.waitClosed()
+    live.client.send({ cmd: 'pingreq' })
+    await live.client.next('pingresp')
+    assert.deepEqual(t.broker.listClients(), ['dev-1'])
+    assert.equal(t.audit.ofType('connect.refused')[0]?.rule, 'C10.client-id-binding')
+  })
+})
+
+describe('broker shutdown', () => {
+  it('sends DISCONNECT 0x8B to 5.0 clients when the broker closes [MQTT-3.14.2-1]', async () => {
+    const t = await broker()
+    const { client } = await raw(5, { clientId: 'bye' })
+    // The broker itself; the harness closes its listener afterwards.
+    const closing = t.broker.close()
+    const d = (await client.next('disconnect')) as IDisconnectPacket
+    assert.equal(d.reasonCode, 0x8b)
+    await closing
+    await client.waitClosed()
+  })
+})
+
 describe('protocol level and packet order', () => {
   it('answers CONNECT with an unsupported protocol level with CONNACK 0x01 and closes [MQTT-3.1.2-2]', async () => {
     await broker()
