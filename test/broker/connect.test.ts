@@ -291,6 +291,58 @@ describe('protocol level and packet order', () => {
     await client.waitClosed()
   })
 
+  it('closes a 3.1.1 CONNECT with a password but no user name without CONNACK [MQTT-3.1.2-22] [MQTT-3.1.4-1]', async () => {
+    await broker()
+    const client = await RawClient.open((tb as TestBroker).port, 4)
+    raws.push(client)
+    // 'MQTT' level 4, flags: password, clean; keep alive 0; id 'a'; password 'p'.
+    client.write(
+      Buffer.from([
+        0x10, 0x10, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x42, 0x00, 0x00, 0x00, 0x01, 0x61,
+        0x00, 0x01, 0x70,
+      ]),
+    )
+    await client.waitClosed()
+    assert.deepEqual(client.inbox, [])
+  })
+
+  it('closes a 3.1.1 CONNECT whose Will Topic has a wildcard without CONNACK [MQTT-3.1.4-1]', async () => {
+    await broker()
+    const client = await RawClient.open((tb as TestBroker).port, 4)
+    raws.push(client)
+    client.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'w',
+      keepalive: 0,
+      will: { topic: 'alarms/#', payload: Buffer.from('x'), qos: 0, retain: false },
+    })
+    await client.waitClosed()
+    assert.deepEqual(client.inbox, [])
+  })
+
+  it('refuses a 5.0 CONNECT whose Will Topic has a wildcard with CONNACK 0x90 [MQTT-3.1.3-11] [MQTT-4.13.1-1]', async () => {
+    await broker()
+    const { client, connack } = await raw(5, {
+      clientId: 'w5',
+      will: { topic: 'alarms/+', payload: Buffer.from('x'), qos: 0, retain: false },
+    })
+    assert.equal(connack.reasonCode, 0x90)
+    await client.waitClosed()
+  })
+
+  it('refuses a 5.0 CONNECT with an Authentication Method with CONNACK 0x8C (no enhanced authentication) [MQTT-4.12.0-1]', async () => {
+    await broker()
+    const { client, connack } = await raw(5, {
+      clientId: 'auth',
+      properties: { authenticationMethod: 'SCRAM-SHA-1' },
+    })
+    assert.equal(connack.reasonCode, 0x8c)
+    await client.waitClosed()
+  })
+
   it('closes a connection whose first packet is not CONNECT, without a reply [MQTT-3.1.0-1]', async () => {
     await broker()
     const client = await RawClient.open((tb as TestBroker).port, 5)
