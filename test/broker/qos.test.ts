@@ -289,3 +289,38 @@ describe('Receive Maximum, MQTT 5.0', () => {
     assert.equal(comp.reasonCode, 0x92)
   })
 })
+
+describe('Receive Maximum across a reconnection, MQTT 5.0', () => {
+  it('resends no more unacknowledged messages than the new Receive Maximum after a reconnect [MQTT-3.3.4-9] [MQTT-4.4.0-1]', async () => {
+    const first = await raw(5, {
+      clientId: 'shrink',
+      clean: false,
+      properties: { sessionExpiryInterval: 300, receiveMaximum: 5 },
+    })
+    await subscribe(first.client, 'shrink/#', 1)
+    const { client: pub } = await raw(5, { clientId: 'p' })
+    for (let i = 1; i <= 5; i++) publish(pub, 'shrink/x', `${i}`, 1, i)
+    assert.equal((await publishes(first.client, 5)).length, 5)
+    await dropAndWait(first.client)
+    const { client: again } = await raw(5, {
+      clientId: 'shrink',
+      clean: false,
+      properties: { sessionExpiryInterval: 300, receiveMaximum: 2 },
+    })
+    const resent = await publishes(again, 2)
+    assert.equal(resent.length, 2)
+    // Each acknowledgement lets the next original one out, DUP and same id.
+    const seen = resent.map((p) => p.payload.toString())
+    let pending = resent
+    while (pending.length > 0) {
+      const p = pending.shift() as IPublishPacket
+      assert.equal(p.dup, true)
+      again.send({ cmd: 'puback', messageId: p.messageId as number })
+      const more = await publishes(again, seen.length < 5 ? 1 : 0)
+      assert.ok(more.length <= 1)
+      pending = [...pending, ...more]
+      seen.push(...more.map((m) => m.payload.toString()))
+    }
+    assert.deepEqual(seen, ['1', '2', '3', '4', '5'])
+  })
+})
