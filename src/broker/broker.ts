@@ -337,7 +337,10 @@ export class Broker implements BrokerHandle {
       this.emit({ type: 'retained.cleared', actor, topic })
       return
     }
-    const kept: Message = { ...message, retain: true }
+    // A copy: the decoded payload is a view into the socket's read buffer,
+    // and a kept view would pin all of it (up to 64 KiB) for as long as the
+    // message is retained.
+    const kept: Message = { ...message, payload: Buffer.from(message.payload), retain: true }
     this.retained.set(topic, kept)
     this.store.setRetained(topic, kept)
     this.emit({ type: 'retained.set', actor, topic, bytes: message.payload.length })

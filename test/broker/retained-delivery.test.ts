@@ -224,3 +224,45 @@ describe('Retain Handling and Retain As Published, MQTT 5.0', () => {
     assert.equal(got[0]?.properties?.subscriptionIdentifier, 12)
   })
 })
+
+describe('retained message memory', () => {
+  it('keeps a copy of a retained payload, not a view pinning the read buffer', async () => {
+    const { client } = await raw(5, { clientId: 'pinning' })
+    const mqttPacket = (await import('mqtt-packet')).default
+    const small = mqttPacket.generate(
+      {
+        cmd: 'publish',
+        topic: 'pin/1',
+        payload: Buffer.from('tiny'),
+        qos: 0,
+        retain: true,
+        dup: false,
+      },
+      { protocolVersion: 5 },
+    )
+    const padding = mqttPacket.generate(
+      {
+        cmd: 'publish',
+        topic: 'pad',
+        payload: Buffer.alloc(100_000),
+        qos: 0,
+        retain: false,
+        dup: false,
+      },
+      { protocolVersion: 5 },
+    )
+    // One write, so both packets share the broker's read buffer.
+    client.write(Buffer.concat([small, padding]))
+    const until = Date.now() + 3000
+    while (!tb?.broker.retained.get('pin/1') && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    const kept = tb?.broker.retained.get('pin/1')
+    assert.equal(kept?.payload.toString(), 'tiny')
+    // At most Node's shared pool slab for small buffers, never the read buffer.
+    assert.ok(
+      (kept?.payload.buffer.byteLength ?? 0) <= Buffer.poolSize,
+      'not a view into the read buffer',
+    )
+  })
+})
