@@ -57,6 +57,9 @@ export class Broker implements BrokerHandle {
   // One-entry encode cache: a fan-out encodes each message once per shape.
   #encodedFor: Message | undefined
   readonly #encoded: Array<EncodedPublish | undefined> = new Array(16)
+  // One-entry cache for `compact`: a fan-out to offline sessions copies once.
+  #compactedFrom: Message | undefined
+  #compacted: Message | undefined
 
   constructor(options: BrokerOptions = {}) {
     this.nodeId = options.nodeId ?? 'phimq-1'
@@ -505,6 +508,23 @@ export class Broker implements BrokerHandle {
       subscriptionIdentifiers: subIds,
       userProperties: p?.userProperties,
     })
+  }
+
+  /**
+   * The message to hold for a long time (queued for an offline client): its
+   * payload copied out when it is a small view into a larger socket read
+   * buffer, which it would otherwise pin and which `maxQueuedBytes` does not
+   * count.
+   */
+  compact(message: Message): Message {
+    const payload = message.payload
+    const backing = payload.buffer.byteLength
+    if (backing <= Buffer.poolSize || backing <= 2 * payload.length) return message
+    if (this.#compactedFrom !== message) {
+      this.#compactedFrom = message
+      this.#compacted = { ...message, payload: Buffer.from(payload) }
+    }
+    return this.#compacted as Message
   }
 
   /** A message that will not reach a client: audited, never silently. */

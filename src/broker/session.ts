@@ -119,7 +119,7 @@ export class Session {
       this.#transmit(out, conn, true)
       return
     }
-    this.#enqueue(out)
+    this.#enqueue({ ...out, message: engine.compact(message) })
   }
 
   #enqueue(out: Outbound): void {

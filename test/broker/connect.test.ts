@@ -59,8 +59,8 @@ describe('Client Identifier', () => {
     const { connack } = await raw(5, { clientId: '' })
     assert.equal(connack.reasonCode, 0)
     const assigned = connack.properties?.assignedClientIdentifier
-    assert.ok(assigned && assigned.length > 0)
-    assert.ok(tb?.broker.sessions.has(assigned))
+    assert.ok(assigned && assigned.length > 0, 'assigned && assigned.length > 0')
+    assert.ok(tb?.broker.sessions.has(assigned), 'tb?.broker.sessions.has(assigned)')
   })
 
   it('keeps a session under an assigned Client Identifier that the client can resume [MQTT-3.1.3-6]', async () => {
@@ -157,7 +157,10 @@ describe('CONNECT properties', () => {
       // A CONNACK before the close is allowed, but only a refusal.
       for (const p of client.inbox) {
         assert.equal(p.cmd, 'connack')
-        assert.ok(((p as IConnackPacket).reasonCode ?? 0) >= 0x80)
+        assert.ok(
+          ((p as IConnackPacket).reasonCode ?? 0) >= 0x80,
+          '((p as IConnackPacket).reasonCode ?? 0) >= 0x80',
+        )
       }
     })
   }
@@ -192,7 +195,7 @@ describe('session takeover', () => {
     const fresh = await raw(4, { clientId: 'twin4' })
     assert.equal(fresh.connack.returnCode, 0)
     await old.client.waitClosed()
-    assert.ok(!fresh.client.isClosed)
+    assert.ok(!fresh.client.isClosed, '!fresh.client.isClosed')
   })
 
   for (const version of [4, 5] as const) {
@@ -224,7 +227,7 @@ describe('session takeover', () => {
       )
       const got = await live.client.next('publish')
       assert.equal(got.cmd, 'publish')
-      assert.ok(!live.client.isClosed)
+      assert.ok(!live.client.isClosed, '!live.client.isClosed')
       assert.equal(t.audit.ofType('session.taken-over').length, 0)
     })
   }
@@ -421,7 +424,7 @@ describe('connect timeout', () => {
     const { client } = await raw(5, { clientId: 'in-time' })
     clock.advance(60_000)
     await new Promise((r) => setTimeout(r, 50))
-    assert.ok(!client.isClosed)
+    assert.ok(!client.isClosed, '!client.isClosed')
   })
 })
 
@@ -454,7 +457,7 @@ describe('keep alive', () => {
     }
     clock.advance(14_000)
     await new Promise((r) => setTimeout(r, 50))
-    assert.ok(!client.isClosed)
+    assert.ok(!client.isClosed, '!client.isClosed')
   })
 
   it('sends Server Keep Alive when the client asks for more than the maximum [MQTT-3.2.2-21]', async () => {

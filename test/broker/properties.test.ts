@@ -249,7 +249,10 @@ describe('Maximum Packet Size', () => {
       got.map((p) => p.topic),
       ['mps/small'],
     )
-    assert.ok(sub.frames.every((f) => f.length <= 200))
+    assert.ok(
+      sub.frames.every((f) => f.length <= 200),
+      'sub.frames.every((f) => f.length <= 200)',
+    )
     assert.equal(tb?.audit.ofType('message.dropped')[0]?.reason, 'too-large')
   })
 })
@@ -369,9 +372,9 @@ function publishWithUserProperties(
   const props = Buffer.concat(
     pairs.map(([n, v]) => Buffer.concat([Buffer.from([0x26]), str(n), str(v)])),
   )
-  assert.ok(props.length < 128)
+  assert.ok(props.length < 128, 'props.length < 128')
   const id = qos === 1 ? Buffer.from([0, 1]) : Buffer.alloc(0)
   const body = Buffer.concat([str(topic), id, Buffer.from([props.length]), props, Buffer.from('p')])
-  assert.ok(body.length < 128)
+  assert.ok(body.length < 128, 'body.length < 128')
   return Buffer.concat([Buffer.from([0x30 | (qos << 1), body.length]), body])
 }

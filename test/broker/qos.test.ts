@@ -265,7 +265,7 @@ describe('Receive Maximum, MQTT 5.0', () => {
     publish(client, 'rs', 'b', 2, 2, true)
     const rec = (await client.next('pubrec')) as IPubrecPacket
     assert.equal(rec.messageId, 2)
-    assert.ok(!client.isClosed)
+    assert.ok(!client.isClosed, '!client.isClosed')
   })
 
   it('ends an outbound QoS 2 flow on PUBREC with a failure code, freeing the window [MQTT-4.3.3-4] [MQTT-4.9.0-2]', async () => {
@@ -317,7 +317,7 @@ describe('Receive Maximum across a reconnection, MQTT 5.0', () => {
       assert.equal(p.dup, true)
       again.send({ cmd: 'puback', messageId: p.messageId as number })
       const more = await publishes(again, seen.length < 5 ? 1 : 0)
-      assert.ok(more.length <= 1)
+      assert.ok(more.length <= 1, 'more.length <= 1')
       pending = [...pending, ...more]
       seen.push(...more.map((m) => m.payload.toString()))
     }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { afterEach, describe, it } from 'node:test'
 import type { IConnackPacket, IDisconnectPacket, IPublishPacket } from 'mqtt-packet'
+import mqttPacket from 'mqtt-packet'
 import { ManualClock } from '../../src/broker/clock.js'
 import { startBroker, type TestBroker, type TestBrokerOptions } from '../helpers/broker.js'
 import { RawClient } from '../helpers/raw-client.js'
@@ -290,5 +291,45 @@ describe('session takeover with a kept session', () => {
     })
     const got = await b.client.collect('publish', 2, 200)
     assert.equal(got.length, 2)
+  })
+})
+
+describe('queued message memory', () => {
+  it('queues a copy of a small payload, not a view pinning the read buffer', async () => {
+    await broker()
+    const a = await raw(5, keep(5, 'offline'))
+    await subscribe(a.client, 'pin/#', 1)
+    await disconnect(a.client)
+    const { client: pub } = await raw(5, { clientId: 'pin-pub' })
+    const small = mqttPacket.generate(
+      {
+        cmd: 'publish',
+        topic: 'pin/1',
+        payload: Buffer.from('tiny'),
+        qos: 1,
+        messageId: 1,
+        retain: false,
+        dup: false,
+      },
+      { protocolVersion: 5 },
+    )
+    const padding = mqttPacket.generate(
+      {
+        cmd: 'publish',
+        topic: 'pad',
+        payload: Buffer.alloc(100_000),
+        qos: 0,
+        retain: false,
+        dup: false,
+      },
+      { protocolVersion: 5 },
+    )
+    // One write, so both packets share the broker's read buffer.
+    pub.write(Buffer.concat([small, padding]))
+    await pub.next('puback')
+    const queued = tb?.broker.sessions.get('offline')?.queue[0]
+    assert.equal(queued?.message.payload.toString(), 'tiny')
+    const backing = queued?.message.payload.buffer.byteLength ?? 0
+    assert.ok(backing <= Buffer.poolSize, `payload backed by ${backing} bytes`)
   })
 })

@@ -315,6 +315,9 @@ function connectWithWillUserProperties(
     str(topic),
     str('gone'),
   ])
-  assert.ok(body.length < 128 && willProps.length < 128)
+  assert.ok(
+    body.length < 128 && willProps.length < 128,
+    'body.length < 128 && willProps.length < 128',
+  )
   return Buffer.concat([Buffer.from([0x10, body.length]), body])
 }
