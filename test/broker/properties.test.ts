@@ -15,7 +15,7 @@ import type {
 } from 'mqtt-packet'
 import { ManualClock } from '../../src/broker/clock.js'
 import { startBroker, type TestBroker, type TestBrokerOptions } from '../helpers/broker.js'
-import { publishUserProperties, RawClient } from '../helpers/raw-client.js'
+import { closesHandled, publishUserProperties, RawClient } from '../helpers/raw-client.js'
 
 let tb: TestBroker | undefined
 const raws: RawClient[] = []
@@ -76,8 +76,9 @@ function publish(
 
 const KEEP = { clean: false, properties: { sessionExpiryInterval: 3600 } }
 
+/** Until the broker has handled the closes the test caused. */
 async function settle(): Promise<void> {
-  await new Promise((r) => setTimeout(r, 30))
+  await closesHandled(() => (tb as TestBroker).broker.listClients(), raws)
 }
 
 describe('Message Expiry Interval', () => {

@@ -15,7 +15,7 @@ import type {
   IPubrelPacket,
 } from 'mqtt-packet'
 import { startBroker, type TestBroker, type TestBrokerOptions } from '../helpers/broker.js'
-import { RawClient } from '../helpers/raw-client.js'
+import { closesHandled, RawClient, waitFor } from '../helpers/raw-client.js'
 
 let tb: TestBroker | undefined
 const raws: RawClient[] = []
@@ -79,7 +79,7 @@ async function publishes(client: RawClient, expected = 0): Promise<IPublishPacke
 async function dropAndWait(client: RawClient): Promise<void> {
   client.destroy()
   await client.closed
-  await new Promise((r) => setTimeout(r, 30))
+  await closesHandled(() => (tb as TestBroker).broker.listClients(), [client])
 }
 
 for (const version of [4, 5] as const) {
@@ -156,7 +156,7 @@ for (const version of [4, 5] as const) {
       const rel = (await sub.next('pubrel')) as IPubrelPacket
       assert.equal(rel.messageId, p.messageId)
       sub.send({ cmd: 'pubcomp', messageId: p.messageId as number })
-      await new Promise((r) => setTimeout(r, 30))
+      await waitFor(() => tb?.broker.sessions.get('s')?.inflight.size === 0)
       assert.equal(tb?.broker.sessions.get('s')?.inflight.size, 0)
     })
 

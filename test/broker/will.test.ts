@@ -8,7 +8,7 @@ import { afterEach, describe, it } from 'node:test'
 import type { IConnackPacket, IConnectPacket, IPublishPacket } from 'mqtt-packet'
 import { ManualClock } from '../../src/broker/clock.js'
 import { startBroker, type TestBroker, type TestBrokerOptions } from '../helpers/broker.js'
-import { publishUserProperties, RawClient } from '../helpers/raw-client.js'
+import { closesHandled, publishUserProperties, RawClient } from '../helpers/raw-client.js'
 
 let tb: TestBroker | undefined
 const raws: RawClient[] = []
@@ -59,8 +59,9 @@ async function publishes(client: RawClient, expected = 0): Promise<IPublishPacke
   return (await client.collect('publish', expected, expected === 0 ? 150 : 100)) as IPublishPacket[]
 }
 
+/** Until the broker has handled the closes the test caused. */
 async function settle(): Promise<void> {
-  await new Promise((r) => setTimeout(r, 30))
+  await closesHandled(() => (tb as TestBroker).broker.listClients(), raws)
 }
 
 for (const version of [4, 5] as const) {

@@ -18,6 +18,8 @@ type Waiter = {
 export class RawClient {
   readonly socket: Socket
   readonly version: 4 | 5
+  /** The Client Identifier this client sent in CONNECT (empty if none yet). */
+  clientId = ''
   /** Packets received and not yet taken by `next`. */
   readonly inbox: Packet[] = []
   /** Resolves when the server closed the socket (or it errored). */
@@ -121,6 +123,7 @@ export class RawClient {
 
   /** Send CONNECT (clean, keep alive 0 unless given) and wait for CONNACK. */
   async connect(fields: Partial<IConnectPacket> = {}): Promise<IConnackPacket> {
+    this.clientId = fields.clientId ?? ''
     this.send({
       cmd: 'connect',
       protocolId: 'MQTT',
@@ -187,6 +190,28 @@ export class RawClient {
   destroy(): void {
     this.socket.destroy()
   }
+}
+
+/** Poll `predicate` until it holds or `timeoutMs` passes (then carry on; assertions tell). */
+export async function waitFor(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!predicate() && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+/**
+ * Wait until the broker has handled the close of every closed client in
+ * `clients` (it learns of an abrupt close asynchronously).
+ */
+export function closesHandled(
+  live: () => readonly string[],
+  clients: readonly RawClient[],
+): Promise<void> {
+  return waitFor(() => {
+    const open = live()
+    return clients.every((c) => !c.isClosed || !open.includes(c.clientId))
+  })
 }
 
 function readVarint(buf: Buffer, at: number): [value: number, next: number] {
