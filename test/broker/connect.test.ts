@@ -248,6 +248,63 @@ describe('refusals next to a live client', () => {
   })
 })
 
+describe('data after a refused CONNECT', () => {
+  for (const version of [4, 5] as const) {
+    it(`processes nothing sent after a refused CONNECT (v${version}) [MQTT-3.1.4-6]`, async () => {
+      const slowRefusal: Gate = {
+        ...allowAllGate,
+        authorizeConnect: async (req) => {
+          await new Promise((r) => setTimeout(r, 20))
+          return passwordGate.authorizeConnect(req)
+        },
+      }
+      await broker({ gate: slowRefusal })
+      const { client: watcher } = await raw(version, {
+        clientId: 'watcher',
+        username: 'u',
+        password: Buffer.from('ok'),
+      })
+      watcher.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sneak', qos: 0 }] })
+      await watcher.next('suback')
+      const client = await RawClient.open((tb as TestBroker).port, version)
+      raws.push(client)
+      const mqttPacket = (await import('mqtt-packet')).default
+      const opts = { protocolVersion: version }
+      client.write(
+        Buffer.concat([
+          mqttPacket.generate(
+            {
+              cmd: 'connect',
+              protocolId: 'MQTT',
+              protocolVersion: version,
+              clean: true,
+              clientId: 'refused',
+              keepalive: 0,
+              username: 'u',
+              password: Buffer.from('wrong'),
+            },
+            opts,
+          ),
+          mqttPacket.generate(
+            {
+              cmd: 'publish',
+              topic: 'sneak',
+              payload: Buffer.from('x'),
+              qos: 0,
+              retain: false,
+              dup: false,
+            },
+            opts,
+          ),
+        ]),
+      )
+      await client.waitClosed()
+      const got = (await watcher.drain(150)).filter((p) => p.cmd === 'publish')
+      assert.deepEqual(got, [])
+    })
+  }
+})
+
 describe('broker shutdown', () => {
   it('sends DISCONNECT 0x8B to 5.0 clients when the broker closes [MQTT-3.14.2-1]', async () => {
     const t = await broker()
