@@ -12,6 +12,7 @@ import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
 import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
 import { MemoryStore } from './store/memory-store.js'
+import { sqliteStoreFromConfig } from './store/sqlite-from-config.js'
 import type { Store } from './store/store.js'
 import { type RunningListener, startTcpListener } from './transport/tcp-listener.js'
 
@@ -35,10 +36,12 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
-function buildStore(loaded: LoadedConfig): Store {
+function buildStore(loaded: LoadedConfig, logger: Logger): Store {
   switch (loaded.config.store.type) {
     case 'memory':
       return new MemoryStore()
+    case 'sqlite':
+      return sqliteStoreFromConfig(loaded, { logger })
   }
 }
 
@@ -62,7 +65,7 @@ export async function startServer(
   const broker = new Broker({
     nodeId: config.nodeId,
     gate,
-    store: buildStore(loaded),
+    store: buildStore(loaded, log),
     audit,
     logger: log,
     limits: config.limits,

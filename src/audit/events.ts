@@ -75,6 +75,17 @@ export type AuditEvent =
     })
   | (Base<'will.published'> & { clientId: string; topic: string })
   | (Base<'will.denied'> & { clientId: string; topic: string; rule: string })
+  /** A tenant's data keys were destroyed (crypto-erase); `tenant` absent = the default key. */
+  | (Base<'store.tenant-erased'> & {
+      tenant?: string | undefined
+      keys: number
+      records: number
+      sessions: number
+    })
+  | (Base<'store.key-rotated'> & { tenant?: string | undefined; keyId: number })
+  /** Master key ids are fingerprints, never key material. */
+  | (Base<'store.master-key-rotated'> & { from: string; to: string; keys: number })
+  | (Base<'store.reencrypted'> & { records: number; dropped: number; deletedKeys: number[] })
   /** One allowed inbound PUBLISH (per-message mode); the payload only as a length. */
   | (Base<'publish.allowed'> & {
       actor: Actor
