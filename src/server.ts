@@ -8,6 +8,7 @@ import type { Gate } from './broker/gate.js'
 import type { Logger } from './broker/logger.js'
 import { silentLogger } from './broker/logger.js'
 import { type LoadedConfig, loadConfigFile } from './config/load.js'
+import { ListenError } from './errors.js'
 import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
 import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
@@ -97,7 +98,14 @@ export async function startServer(
     }
     if (metrics) {
       const { host, port } = config.metrics
-      metricsServer = await startMetricsServer({ metrics, host, port, logger: log })
+      metricsServer = await startMetricsServer({ metrics, host, port, logger: log }).catch(
+        (err: unknown) => {
+          throw new ListenError(
+            `metrics endpoint cannot bind ${host}:${port}; change metrics.port or set metrics.enabled: false`,
+            { cause: err },
+          )
+        },
+      )
     }
   } catch (err) {
     await stopAll()
