@@ -78,6 +78,12 @@ export async function startServer(
     auditTraffic: true,
   })
   await broker.start()
+  metrics?.onCollect(() => {
+    const stats = broker.stats()
+    metrics.setQueuedMessages(stats.queuedMessages)
+    metrics.setInflightMessages(stats.inflightMessages)
+  })
+  // TODO(#6): store commit latency and certificate expiry gauges are not fed yet.
   const listeners: RunningListener[] = []
   // One deny list for every listener: quarantine (C30) adds to it once.
   const denyList = new DenyList()

@@ -603,6 +603,17 @@ export class Broker implements BrokerHandle {
     return { subscriptionsRemoved, messagesDropped }
   }
 
+  /** Totals for the metrics endpoint; walks every session, so call it per scrape only. */
+  stats(): { sessions: number; queuedMessages: number; inflightMessages: number } {
+    let queuedMessages = 0
+    let inflightMessages = 0
+    for (const session of this.sessions.values()) {
+      queuedMessages += session.queue.length
+      inflightMessages += session.inflight.size
+    }
+    return { sessions: this.sessions.size, queuedMessages, inflightMessages }
+  }
+
   /** A topic as it may appear in audit events: PHI hits masked (C21, C26). */
   maskTopic(topic: string): string {
     return this.gate.maskTopic ? this.gate.maskTopic(topic) : topic
