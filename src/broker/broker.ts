@@ -198,14 +198,14 @@ export class Broker implements BrokerHandle {
     }
     session.expiryTimer?.cancel()
     session.expiryTimer = undefined
-    // Rights may have changed while the session was away (issue #4).
-    if (sessionPresent) this.#reevaluate(session, 'session.resumed')
     session.connection = conn
     session.clientInfo = info
     session.protocolVersion = conn.version
     session.identity = info.identity
     session.sessionExpirySeconds = sessionExpirySeconds
     conn.session = session
+    // Rights may have changed while the session was away (issue #4).
+    if (sessionPresent) this.#reevaluate(session, 'session.resumed')
     this.#persistSession(session)
     return { session, sessionPresent }
   }
