@@ -24,6 +24,10 @@ export interface BrokerLimits {
   sessionExpiryMaxSeconds: number
   connectTimeoutSeconds: number
   maxKeepAliveSeconds: number
+  /** Retained messages the broker holds at most, over all topics. */
+  maxRetainedMessages: number
+  /** Payload bytes of all retained messages together. */
+  maxRetainedBytes: number
 }
 
 export interface BrokerOptions {

@@ -339,6 +339,18 @@ export class Broker implements BrokerHandle {
     return this.route(message)
   }
 
+  /**
+   * Whether a retained message fits the retained limits, counting what it
+   * replaces; memory for retained messages is bounded (issue #2 limits).
+   */
+  canRetain(message: Message): boolean {
+    if (message.payload.length === 0) return true
+    const existing = this.retained.get(message.topic)
+    const count = this.retained.size + (existing ? 0 : 1)
+    const bytes = this.retained.bytes - (existing?.payload.length ?? 0) + message.payload.length
+    return count <= this.limits.maxRetainedMessages && bytes <= this.limits.maxRetainedBytes
+  }
+
   /** Store, replace or (empty payload) clear a retained message. */
   setRetained(message: Message, actor: Actor | undefined): void {
     const topic = message.topic

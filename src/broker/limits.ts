@@ -16,6 +16,8 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = Object.freeze({
   sessionExpiryMaxSeconds: 86_400,
   connectTimeoutSeconds: 10,
   maxKeepAliveSeconds: 1200,
+  maxRetainedMessages: 100_000,
+  maxRetainedBytes: 64 * 1024 * 1024,
 })
 
 /** Longest Client Identifier accepted, in bytes. */

@@ -12,9 +12,15 @@ class Node {
 export class RetainedMessages {
   readonly #root = new Node()
   #count = 0
+  #bytes = 0
 
   get size(): number {
     return this.#count
+  }
+
+  /** Payload bytes of every retained message together. */
+  get bytes(): number {
+    return this.#bytes
   }
 
   /** Set, replace, or with `undefined` clear, the retained message of a topic. */
@@ -34,6 +40,7 @@ export class RetainedMessages {
     }
     if (node.message && !message) this.#count--
     if (!node.message && message) this.#count++
+    this.#bytes += (message?.payload.length ?? 0) - (node.message?.payload.length ?? 0)
     node.message = message
     if (message) return
     for (let i = levels.length; i > 0; i--) {

@@ -79,6 +79,10 @@ export const limitsSchema = z.strictObject({
     .min(0)
     .max(65_535)
     .default(DEFAULT_LIMITS.maxKeepAliveSeconds),
+  /** Retained messages held at most; a new one past it is refused with 0x97. */
+  maxRetainedMessages: z.number().int().min(0).default(DEFAULT_LIMITS.maxRetainedMessages),
+  /** Payload bytes of all retained messages together. */
+  maxRetainedBytes: z.number().int().min(0).default(DEFAULT_LIMITS.maxRetainedBytes),
 })
 
 export const storeSchema = z.discriminatedUnion('type', [memoryStoreSchema, sqliteStoreSchema])

@@ -37,3 +37,28 @@ describe('retained messages', () => {
     assert.deepEqual(r.match('#'), [])
   })
 })
+
+describe('retained limits', () => {
+  it('a new retained topic past maxRetainedMessages is refused with 0x97; replacing one is not', async () => {
+    const { startBroker } = await import('../helpers/broker.js')
+    const tb = await startBroker({ limits: { maxRetainedMessages: 2 } })
+    try {
+      const pub = await tb.connect({ protocolVersion: 5 })
+      const codes: number[] = []
+      pub.on('packetreceive', (p) => {
+        if (p.cmd === 'puback') codes.push(p.reasonCode ?? 0)
+      })
+      for (const t of ['r/1', 'r/2', 'r/3', 'r/1']) {
+        await pub.publishAsync(t, 'x', { qos: 1, retain: true }).catch(() => {})
+      }
+      assert.deepEqual(
+        codes.map((c) => (c >= 0x80 ? c : 0)),
+        [0, 0, 0x97, 0],
+      )
+      assert.equal(tb.broker.retained.size, 2)
+      assert.equal(tb.audit.ofType('publish.denied').at(-1)?.rule, 'phimq.retained-quota')
+    } finally {
+      await tb.close()
+    }
+  })
+})

@@ -11,7 +11,7 @@ import { readWillUserProperties } from '../../protocol/utf8-fields.js'
 import type { Connection } from '../connection.js'
 import { CLIENT_ID_MAX_BYTES } from '../limits.js'
 import { SESSION_EXPIRY_NEVER_SECONDS } from '../session.js'
-import type { ClientInfo, Message, Qos } from '../types.js'
+import type { ClientInfo, Identity, Message, Qos } from '../types.js'
 
 /** A refusal decided before the session is touched. */
 class Refused {
@@ -104,6 +104,15 @@ function settleClientId(
   if (identity && binding === 'prefix' && !id.startsWith(identity.id)) {
     return new Refused(ReasonCode.NotAuthorized, 'C10.client-id-binding')
   }
+  // A user name, when sent, names the same identity as the certificate (C10).
+  if (
+    identity &&
+    binding !== 'free' &&
+    packet.username !== undefined &&
+    packet.username !== identity.id
+  ) {
+    return new Refused(ReasonCode.NotAuthorized, 'C10.username-binding')
+  }
   return { id, assigned }
 }
 
@@ -159,6 +168,14 @@ async function decide(
   if (conn.state === 'closed') return
   if (!verdict.allow) {
     refuse(conn, new Refused(verdict.reasonCode, verdict.rule))
+    return
+  }
+  // A session belongs to the identity that made it: another identity with
+  // the same Client Identifier (another tenant's device, or a prefix match)
+  // never resumes, wipes or takes it over (C10, C18).
+  const owner = broker.sessions.get(clientId.id)
+  if (owner && !sameIdentity(owner.identity, info.identity)) {
+    refuse(conn, new Refused(ReasonCode.NotAuthorized, 'C10.session-owner'))
     return
   }
   // The will is a publish like any other: refused will, refused CONNECT.
@@ -231,6 +248,11 @@ async function decide(
 
   session.resume(conn)
   conn.releaseHeld()
+}
+
+function sameIdentity(a: Identity | undefined, b: Identity | undefined): boolean {
+  if (!a || !b) return a === b
+  return a.id === b.id && a.tenant === b.tenant && a.role === b.role
 }
 
 function buildWill(conn: Connection, packet: IConnectPacket): Message | undefined {

@@ -63,6 +63,10 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
     refuse(conn, message, packetId, ReasonCode.UnspecifiedError, 'phimq.audit-unavailable')
     return
   }
+  if (message.retain && !broker.canRetain(message)) {
+    refuse(conn, message, packetId, ReasonCode.QuotaExceeded, 'phimq.retained-quota')
+    return
+  }
   if (broker.auditTraffic) broker.emit(publishAllowedEvent(conn.clientInfo!, message))
 
   // Step 5: retained, route, acknowledge once stored.
