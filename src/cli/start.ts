@@ -116,10 +116,11 @@ async function start(opts: StartOptions): Promise<void> {
     base: { node: loaded.config.nodeId },
   })
   const server = await startServer(loaded, { logger })
-  console.log(`phimq ready ${server.listeners.map((l) => l.url).join(' ')}`)
-  if (loaded.config.environment === 'dev') {
-    for (const line of demoLines(loaded.dataDir, server.listeners)) console.log(line)
-  }
+  // One write, so the ready line and the demo lines arrive together.
+  const lines = [`phimq ready ${server.listeners.map((l) => l.url).join(' ')}`]
+  if (loaded.config.environment === 'dev')
+    lines.push(...demoLines(loaded.dataDir, server.listeners))
+  console.log(lines.join('\n'))
   const stop = (): void => {
     void server.close().then(() => process.exit(0))
   }
