@@ -4,6 +4,7 @@
 import { Command } from 'commander'
 import { PhimqError } from '../errors.js'
 import { registerAuditCommands } from './audit.js'
+import { registerDemoCommands } from './demo.js'
 import { registerInitCommands } from './init.js'
 import { registerPkiCommands } from './pki.js'
 import { registerPolicyCommands } from './policy.js'
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerInitCommands(program)
   registerStartCommand(program)
   registerAuditCommands(program)
+  registerDemoCommands(program)
   registerPkiCommands(program)
   registerPolicyCommands(program)
   registerStoreCommands(program)

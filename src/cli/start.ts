@@ -7,7 +7,7 @@
  */
 
 import { X509Certificate } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { Command } from 'commander'
 import { type LoadedConfig, loadConfigFile } from '../config/load.js'
@@ -109,20 +109,32 @@ async function start(opts: StartOptions): Promise<void> {
     configPath = join(opts.dir, CONFIG_FILE)
   }
   const loaded = loadConfigFile(configPath)
-  if (loaded.config.environment === 'dev') await refreshDevCrl(loaded.dataDir)
-  checkServerCertificates(loaded)
+  // Before anything opens the trail or the store: a second broker on the same
+  // directory would otherwise fork the audit hash chain before the store lock stops it.
+  const unlock = lockDataDir(loaded.dataDir)
+  let server: Awaited<ReturnType<typeof startServer>>
   const logger = createLogger({
     level: loaded.config.log.level,
     base: { node: loaded.config.nodeId },
   })
-  const server = await startServer(loaded, { logger })
+  try {
+    if (loaded.config.environment === 'dev') await refreshDevCrl(loaded.dataDir)
+    checkServerCertificates(loaded)
+    server = await startServer(loaded, { logger })
+  } catch (err) {
+    unlock()
+    throw err
+  }
   // One write, so the ready line and the demo lines arrive together.
   const lines = [`phimq ready ${server.listeners.map((l) => l.url).join(' ')}`]
   if (loaded.config.environment === 'dev')
     lines.push(...demoLines(loaded.dataDir, server.listeners))
   console.log(lines.join('\n'))
   const stop = (): void => {
-    void server.close().then(() => process.exit(0))
+    void server.close().then(() => {
+      unlock()
+      process.exit(0)
+    })
   }
   process.on('SIGHUP', () => {
     const result = server.reloadPolicy()
@@ -132,6 +144,43 @@ async function start(opts: StartOptions): Promise<void> {
   })
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
+}
+
+/** One broker per data directory: `phimq.pid`, taken over when its process is gone. */
+function lockDataDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const path = join(dir, 'phimq.pid')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 })
+      return () => {
+        try {
+          if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path)
+        } catch {
+          // already gone
+        }
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const pid = Number(readFileSync(path, 'utf8').trim())
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+        throw new InitError(
+          `another phimq (pid ${pid}) is running on ${dir}: stop it first, or start another --dir`,
+        )
+      }
+      unlinkSync(path) // left by a process that is gone (crash, kill -9)
+    }
+  }
+  throw new InitError(`cannot take ${path}; remove it if no phimq runs on ${dir}`)
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** An expired server certificate would start, then fail every handshake: refuse early. */

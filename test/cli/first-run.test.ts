@@ -10,6 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { verifyTrail } from '../../src/audit/verify.js'
 import { initDataDir } from '../../src/cli/init.js'
 import { loadConfigFile } from '../../src/config/load.js'
 import { InitError } from '../../src/errors.js'
@@ -132,9 +133,15 @@ describe('first run: phimq start in an empty directory', {
       assert.equal(readFileSync(join(tmp.dir, '.phimq', 'ca', 'root.crt'), 'utf8'), caRoot)
       const out = await pubSubRoundTrip(started, tmp.dir)
       assert.match(out, /"hr":72/)
+      const second = await runPhimq(['start', ...FREE_PORTS], tmp.dir)
+      assert.equal(second.code, 2, 'a second broker on the same directory is refused')
+      assert.match(second.stderr, /another phimq \(pid \d+\) is running on/)
     } finally {
       await started.stop()
     }
+    // The refused second start did not touch the trail (C27).
+    const report = verifyTrail({ dir: join(tmp.dir, '.phimq', 'audit') })
+    assert.ok(report.ok, JSON.stringify(report.problems))
   })
 })
 
