@@ -143,6 +143,34 @@ describe('first run: phimq start in an empty directory', {
     const report = verifyTrail({ dir: join(tmp.dir, '.phimq', 'audit') })
     assert.ok(report.ok, JSON.stringify(report.problems))
   })
+
+  it('phimq demo runs a fleet against the started broker: all delivered, every forbidden try refused, trail ok', async () => {
+    const started = await startPhimq(FREE_PORTS, tmp.dir)
+    try {
+      const mqttsUrl = started.urls.find((u) => u.startsWith('mqtts://'))
+      assert.ok(mqttsUrl)
+      const r = await runPhimq(
+        ['demo', '--url', mqttsUrl, '--devices', '3', '--seconds', '3'],
+        tmp.dir,
+      )
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`)
+      const m = /delivered (\d+) of (\d+) published/.exec(r.stdout)
+      assert.ok(m, r.stdout)
+      assert.ok(Number(m[2]) > 0, 'the fleet published')
+      assert.equal(m[1], m[2], 'every published message reached the app')
+      for (const what of [
+        'subscribe #',
+        'publish to another device',
+        'cross-tenant publish',
+        'retained PHI',
+      ]) {
+        assert.match(r.stdout, new RegExp(`${what}: Not authorized`))
+      }
+      assert.match(r.stdout, /audit trail ok/)
+    } finally {
+      await started.stop()
+    }
+  })
 })
 
 describe('phimq init and start-up errors', () => {
