@@ -106,3 +106,8 @@ export class PolicyInvalidError extends PhimqError {
 export class PseudonymKeyError extends PhimqError {
   override readonly code = 'PHIMQ_PSEUDONYM_KEY'
 }
+
+/** `phimq init` cannot make the data directory, or `phimq start` finds it unusable. */
+export class InitError extends PhimqError {
+  override readonly code = 'PHIMQ_INIT'
+}
