@@ -1,0 +1,152 @@
+/**
+ * Starts phimq for one benchmark run the way the composition does:
+ * `startServer(loaded, options)` from `src/server.ts`, with a config file
+ * written to the run's temp dir. One listener per run (`--listener plain`
+ * or `mtls`) on `--port`, loopback only.
+ *
+ *   node --import tsx bench/phimq-server.ts --variant bare|shipped \
+ *     --listener plain|mtls --port N --pki DIR --dir DIR
+ *   ... --probe   prints {"core","plain","mtls"}: why each cannot run, or null
+ *
+ * `bare` turns off what the config lets us turn off today; `shipped` keeps
+ * every default and listens with mutual TLS only. When a safeguard gains a
+ * switch, set it off in `bareConfig`.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { stringify } from 'yaml'
+import { type LoadedConfig, loadConfigFile } from '../src/config/load.js'
+
+/** The part of `src/server.ts` the bench uses. */
+interface RunningServer {
+  readonly listeners: ReadonlyArray<{ readonly name: string; readonly port: number }>
+  close(): Promise<void>
+}
+type StartServer = (loaded: LoadedConfig, options?: object) => Promise<RunningServer>
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const SERVER_MODULE = join(ROOT, 'src', 'server.ts')
+
+interface Options {
+  readonly variant: 'bare' | 'shipped'
+  readonly listener: 'plain' | 'mtls'
+  readonly port: number
+  readonly pki: string
+  readonly dir: string
+}
+
+/** The config of one run, as a plain object (written as YAML). */
+export function benchConfig(o: Options): Record<string, unknown> {
+  const listener =
+    o.listener === 'plain'
+      ? { name: 'bench-plain', type: 'tcp', host: '127.0.0.1', port: o.port }
+      : {
+          // TODO(#7): check these keys against the tls branch's listener schema when it lands
+          name: 'bench-mtls',
+          type: 'mqtts',
+          host: '127.0.0.1',
+          port: o.port,
+          tls: {
+            certFile: join(o.pki, 'server.crt'),
+            keyFile: join(o.pki, 'server.key'),
+            caFile: join(o.pki, 'ca.crt'),
+          },
+        }
+  return {
+    // plaintext is allowed only in dev (C05); as shipped we run as production
+    environment: o.variant === 'shipped' && o.listener === 'mtls' ? 'prod' : 'dev',
+    nodeId: `bench-${o.variant}`,
+    dataDir: join(o.dir, 'data'),
+    listeners: [listener],
+    audit: { sink: 'jsonl', path: join(o.dir, 'audit.jsonl') },
+    log: { level: 'warn' },
+  }
+}
+
+function writeConfig(o: Options): string {
+  mkdirSync(o.dir, { recursive: true })
+  const file = join(o.dir, `phimq-${o.variant}-${o.listener}.yaml`)
+  writeFileSync(file, stringify(benchConfig(o)))
+  return file
+}
+
+async function loadStartServer(): Promise<StartServer | string> {
+  if (!existsSync(SERVER_MODULE))
+    return 'src/server.ts not in this checkout (broker core not merged)'
+  const mod: Record<string, unknown> = await import(pathToFileURL(SERVER_MODULE).href)
+  const start = mod.startServer
+  if (typeof start !== 'function') return 'src/server.ts does not export startServer'
+  return start as StartServer
+}
+
+function reasonOf(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err)
+  return text.replace(/\s+/g, ' ').slice(0, 160)
+}
+
+/** Which listeners can run here: null for yes, else why not. */
+async function probe(o: Options): Promise<Record<string, string | null>> {
+  const start = await loadStartServer()
+  const core = typeof start === 'string' ? start : null
+  const out: Record<string, string | null> = { core }
+  for (const listener of ['plain', 'mtls'] as const) {
+    try {
+      loadConfigFile(writeConfig({ ...o, listener }))
+      out[listener] = core
+    } catch (err) {
+      out[listener] = `config refused: ${reasonOf(err)}`
+    }
+  }
+  return out
+}
+
+async function serve(o: Options): Promise<void> {
+  const start = await loadStartServer()
+  if (typeof start === 'string') throw new Error(start)
+  const server = await start(loadConfigFile(writeConfig(o)))
+  const ports = server.listeners.map((l) => `${l.name}:${l.port}`).join(' ')
+  console.error(`phimq ${o.variant} pid ${process.pid} listening ${ports}`)
+
+  let closing = false
+  const stop = (): void => {
+    if (closing) return
+    closing = true
+    setTimeout(() => process.exit(0), 2000).unref()
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+function parse(): Options & { readonly probe: boolean } {
+  const { values } = parseArgs({
+    options: {
+      variant: { type: 'string', default: 'bare' },
+      listener: { type: 'string', default: 'plain' },
+      port: { type: 'string', default: '21883' },
+      pki: { type: 'string', default: '' },
+      dir: { type: 'string', default: '' },
+      probe: { type: 'boolean', default: false },
+    },
+  })
+  const variant = values.variant === 'shipped' ? 'shipped' : 'bare'
+  const listener = values.listener === 'mtls' ? 'mtls' : 'plain'
+  if (values.dir === '') throw new Error('--dir is required')
+  return {
+    variant,
+    listener,
+    port: Number(values.port),
+    pki: values.pki,
+    dir: values.dir,
+    probe: values.probe,
+  }
+}
+
+const options = parse()
+if (options.probe) console.log(JSON.stringify(await probe(options)))
+else await serve(options)
