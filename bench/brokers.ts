@@ -17,6 +17,8 @@ export interface BenchContext {
   readonly pki: string
   readonly port: number
   readonly tlsPort: number
+  /** Write a V8 CPU profile of each phimq run here (`node --cpu-prof`). */
+  readonly cpuProfDir?: string
 }
 
 /** A listener kind a run uses. */
@@ -36,11 +38,19 @@ export interface BrokerSpec {
   command(ctx: BenchContext, listener: Listener): string[]
 }
 
-/** Mosquitto: anonymous, no persistence, a plain and an mTLS listener. */
+/**
+ * Mosquitto's ACL file: the "plain ACL file" of the issue's claim. Rules
+ * before any `user` line apply to anonymous clients; they allow exactly the
+ * topics the workloads use, so every message is checked against a rule.
+ */
+export const MOSQUITTO_ACL = 'topic readwrite sensors/+/hr\ntopic readwrite bcast/all/hr\n'
+
+/** Mosquitto: anonymous, ACL file, no persistence, a plain and an mTLS listener. */
 export function mosquittoConfig(ctx: BenchContext): string {
   const lines = [
     'per_listener_settings false',
     'allow_anonymous true',
+    `acl_file ${join(ctx.tmp, 'mosquitto.acl')}`,
     'persistence false',
     'log_dest stderr',
     'log_type error',
@@ -80,7 +90,7 @@ const AEDES_PINNED = '1.2.0'
 
 const mosquitto: BrokerSpec = {
   name: 'mosquitto',
-  description: 'Mosquitto (Debian package), anonymous, no persistence',
+  description: 'Mosquitto (Debian package), anonymous, ACL file, no persistence',
   native: 'plain',
   check: () =>
     mosquittoVersion() === null
@@ -90,6 +100,7 @@ const mosquitto: BrokerSpec = {
   command: (ctx) => {
     const file = join(ctx.tmp, 'mosquitto.conf')
     writeFileSync(file, mosquittoConfig(ctx))
+    writeFileSync(join(ctx.tmp, 'mosquitto.acl'), MOSQUITTO_ACL)
     return ['mosquitto', '-c', file]
   },
 }
@@ -126,8 +137,10 @@ export interface PhimqProbe {
 }
 
 function phimqArgs(ctx: BenchContext, variant: string): string[] {
+  const prof = ctx.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.cpuProfDir] : []
   return [
     process.execPath,
+    ...prof,
     '--import',
     'tsx',
     join(ctx.root, 'bench', 'phimq-server.ts'),
@@ -142,7 +155,7 @@ function phimqArgs(ctx: BenchContext, variant: string): string[] {
 
 /** Ask phimq-server.ts which listeners this checkout can run. */
 export function probePhimq(ctx: BenchContext, variant: string): PhimqProbe | string {
-  const [node, ...args] = phimqArgs(ctx, variant)
+  const [node, ...args] = phimqArgs({ ...ctx, cpuProfDir: '' }, variant)
   const r = spawnSync(node ?? process.execPath, [...args, '--probe'], {
     encoding: 'utf8',
     cwd: ctx.root,

@@ -83,7 +83,11 @@ async function loadStartServer(): Promise<StartServer | string> {
 
 function reasonOf(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err)
-  return text.replace(/\s+/g, ' ').slice(0, 160)
+  // the temp file's path says nothing to a reader of the table
+  return text
+    .replace(/config \S+ is invalid: /, '')
+    .replace(/\s+/g, ' ')
+    .slice(0, 160)
 }
 
 /** Which listeners can run here: null for yes, else why not. */

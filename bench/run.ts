@@ -10,6 +10,7 @@
  *
  *   npm run bench -- [--quick] [--reps 3] [--workloads fanin-q0,conn-tcp]
  *     [--brokers phimq,phimq-bare,mosquitto,aedes] [--out bench/results]
+ *     [--cpu-prof]   V8 CPU profiles of the phimq runs, for the hot-path pass
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs'
@@ -56,6 +57,7 @@ interface RunOptions {
   readonly quietWaitS: number
   readonly tries: number
   readonly nice: number
+  readonly cpuProf: boolean
 }
 
 function parseOptions(): RunOptions {
@@ -73,6 +75,7 @@ function parseOptions(): RunOptions {
       'quiet-wait': { type: 'string' },
       tries: { type: 'string' },
       nice: { type: 'string', default: '0' },
+      'cpu-prof': { type: 'boolean', default: false },
     },
   })
   const list = (s: string | undefined): string[] | null => (s ? s.split(',') : null)
@@ -90,6 +93,7 @@ function parseOptions(): RunOptions {
     quietWaitS: Number(v['quiet-wait'] ?? (quick ? 2 : 20)),
     tries: Number(v.tries ?? (quick ? 1 : 3)),
     nice: Number(v.nice),
+    cpuProf: v['cpu-prof'],
   }
 }
 
@@ -267,7 +271,9 @@ async function main(): Promise<void> {
   chmodSync(tmp, 0o755)
   const pki = join(tmp, 'pki')
   makePki(pki)
-  const ctx: BenchContext = { root: ROOT, tmp, pki, port: o.port, tlsPort: o.tlsPort }
+  const stamp = started.toISOString().replace(/[:.]/g, '-')
+  const cpuProfDir = o.cpuProf ? join(o.out, `profiles-${stamp}`) : ''
+  const ctx: BenchContext = { root: ROOT, tmp, pki, port: o.port, tlsPort: o.tlsPort, cpuProfDir }
 
   // 3. Which brokers can run here at all.
   const unavailable = new Map<string, string>()
@@ -328,12 +334,12 @@ async function main(): Promise<void> {
     runs: records,
   }
   mkdirSync(o.out, { recursive: true })
-  const stamp = started.toISOString().replace(/[:.]/g, '-')
   const jsonFile = join(o.out, `bench-${stamp}.json`)
   writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`)
   writeFileSync(join(o.out, `bench-${stamp}.md`), `${table}\n`)
   console.log(table)
   console.error(`\n${report.seconds} s; JSON ${jsonFile}; broker logs in ${tmp}`)
+  if (cpuProfDir) console.error(`phimq CPU profiles in ${cpuProfDir}`)
 }
 
 await main()
