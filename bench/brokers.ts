@@ -188,7 +188,7 @@ function phimq(variant: 'bare' | 'shipped'): BrokerSpec {
       if (variant === 'shipped' && listener === 'plain') {
         return 'phimq as shipped has no plaintext listener (C05)'
       }
-      return probe?.[listener] ?? 'not probed'
+      return probe === null ? 'not probed' : probe[listener]
     },
     command: (ctx, listener) => [
       ...phimqArgs(ctx, variant),
