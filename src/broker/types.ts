@@ -46,6 +46,8 @@ export interface Message {
   /** Epoch milliseconds (by the broker's clock) when it expires; absent = never. */
   expiresAt?: number | undefined
   properties?: MessageProperties | undefined
+  /** A will's Message Expiry Interval: becomes `expiresAt` when the will is sent. */
+  willExpirySeconds?: number | undefined
   /** Client id of the publisher, for No Local; absent for broker-made messages. */
   origin?: string | undefined
 }

@@ -4,6 +4,7 @@
  * `schema/phimq.schema.json` for editors.
  */
 import { z } from 'zod'
+import { DEFAULT_LIMITS } from '../broker/limits.js'
 
 export const ENVIRONMENTS = ['dev', 'test', 'prod'] as const
 
@@ -21,26 +22,55 @@ export const listenerSchema = z.discriminatedUnion('type', [tcpListenerSchema])
 
 export const limitsSchema = z.strictObject({
   /** Largest packet accepted, checked from the fixed header before buffering. */
-  maxPacketSizeBytes: z.number().int().min(64).max(268_435_455).default(1_048_576),
-  maxTopicLengthBytes: z.number().int().min(1).max(65_535).default(1024),
-  maxTopicLevels: z.number().int().min(1).max(1024).default(32),
-  maxSubscriptionsPerClient: z.number().int().min(1).default(100),
+  maxPacketSizeBytes: z
+    .number()
+    .int()
+    .min(64)
+    .max(268_435_455)
+    .default(DEFAULT_LIMITS.maxPacketSizeBytes),
+  maxTopicLengthBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(65_535)
+    .default(DEFAULT_LIMITS.maxTopicLengthBytes),
+  maxTopicLevels: z.number().int().min(1).max(1024).default(DEFAULT_LIMITS.maxTopicLevels),
+  maxSubscriptionsPerClient: z
+    .number()
+    .int()
+    .min(1)
+    .default(DEFAULT_LIMITS.maxSubscriptionsPerClient),
   /** Receive Maximum we announce: QoS 1/2 PUBLISHes a client may have unacknowledged. */
-  receiveMaximum: z.number().int().min(1).max(65_535).default(32),
+  receiveMaximum: z.number().int().min(1).max(65_535).default(DEFAULT_LIMITS.receiveMaximum),
   /** Our inflight window toward a client, further capped by its Receive Maximum. */
-  maxInflightMessages: z.number().int().min(1).max(65_535).default(32),
-  maxQueuedMessages: z.number().int().min(1).default(1000),
+  maxInflightMessages: z
+    .number()
+    .int()
+    .min(1)
+    .max(65_535)
+    .default(DEFAULT_LIMITS.maxInflightMessages),
+  maxQueuedMessages: z.number().int().min(1).default(DEFAULT_LIMITS.maxQueuedMessages),
   maxQueuedBytes: z
     .number()
     .int()
     .min(1)
     .default(10 * 1024 * 1024),
-  topicAliasMaximum: z.number().int().min(0).max(65_535).default(16),
-  sessionExpiryMaxSeconds: z.number().int().min(0).max(4_294_967_295).default(86_400),
+  topicAliasMaximum: z.number().int().min(0).max(65_535).default(DEFAULT_LIMITS.topicAliasMaximum),
+  sessionExpiryMaxSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(4_294_967_295)
+    .default(DEFAULT_LIMITS.sessionExpiryMaxSeconds),
   /** Seconds a socket may stay open without sending CONNECT. */
-  connectTimeoutSeconds: z.number().min(0.1).max(300).default(10),
+  connectTimeoutSeconds: z.number().min(0.1).max(300).default(DEFAULT_LIMITS.connectTimeoutSeconds),
   /** Keep Alive above this is lowered through Server Keep Alive (MQTT 5). */
-  maxKeepAliveSeconds: z.number().int().min(0).max(65_535).default(1200),
+  maxKeepAliveSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .default(DEFAULT_LIMITS.maxKeepAliveSeconds),
 })
 
 export const storeSchema = z.discriminatedUnion('type', [

@@ -66,6 +66,8 @@ export interface StoreSnapshot {
 export interface Store {
   /** Backend name for logs: `memory`, `sqlite`, ... */
   readonly kind: string
+  /** False for a store that keeps nothing past the process: no commit to wait for. */
+  readonly durable: boolean
   open(): Promise<StoreSnapshot>
   close(): Promise<void>
 

@@ -1,0 +1,584 @@
+/**
+ * The broker core: sessions, the subscription tree, retained messages, wills
+ * and routing. It is handed its seams (gate, store, audit sink, clock,
+ * logger) and never imports TLS, YAML, HTTP or a concrete store.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import type { Actor, AuditEvent } from '../audit/events.js'
+import type { AuditSink } from '../audit/sink.js'
+import {
+  type EncodedPublish,
+  encodeBarePublish,
+  encodePacket,
+  withPacketId,
+} from '../protocol/codec.js'
+import { ReasonCode } from '../protocol/reason-codes.js'
+import { MemoryStore } from '../store/memory-store.js'
+import type { Store, SubscriptionRecord } from '../store/store.js'
+import type { BrokerHandle, BrokerLimits, BrokerOptions, ConnectionContext } from './broker-api.js'
+import { type Clock, systemClock, type TimerHandle } from './clock.js'
+import { type CloseCause, Connection } from './connection.js'
+import { allowAllGate, type Gate } from './gate.js'
+import { DEFAULT_LIMITS } from './limits.js'
+import { type Logger, silentLogger } from './logger.js'
+import { RetainedMessages } from './retained.js'
+import { SESSION_EXPIRY_NEVER_SECONDS, Session } from './session.js'
+import { type RouteEntry, type ShareGroup, SubscriptionTree } from './subscription-tree.js'
+import type { ClientInfo, Identity, Message, ProtocolVersion, Qos } from './types.js'
+
+/** An audit sink that drops everything, for a broker built without one. */
+const nullAudit: AuditSink = { emit: () => {}, close: async () => {} }
+
+interface PendingWill {
+  readonly message: Message
+  readonly client: ClientInfo
+  readonly timer: TimerHandle
+}
+
+export class Broker implements BrokerHandle {
+  readonly nodeId: string
+  readonly limits: Readonly<BrokerLimits>
+  readonly gate: Gate
+  readonly store: Store
+  readonly audit: AuditSink
+  readonly clock: Clock
+  readonly log: Logger
+  readonly sessions = new Map<string, Session>()
+  readonly tree = new SubscriptionTree()
+  readonly retained = new RetainedMessages()
+  readonly connections = new Set<Connection>()
+  readonly #pendingWills = new Map<string, PendingWill>()
+  readonly #connectQueues = new Map<string, Promise<void>>()
+  #closing = false
+  // One-entry encode cache: a fan-out encodes each message once per shape.
+  #encodedFor: Message | undefined
+  readonly #encoded: Array<EncodedPublish | undefined> = new Array(16)
+
+  constructor(options: BrokerOptions = {}) {
+    this.nodeId = options.nodeId ?? 'phimq-1'
+    this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits })
+    this.gate = options.gate ?? allowAllGate
+    this.store = options.store ?? new MemoryStore()
+    this.audit = options.audit ?? nullAudit
+    this.clock = options.clock ?? systemClock
+    this.log = options.logger ?? silentLogger
+  }
+
+  /** Open the store and restore sessions, retained messages and wills. */
+  async start(): Promise<void> {
+    const snapshot = await this.store.open()
+    const now = this.clock.now()
+    for (const message of snapshot.retained) {
+      if (message.expiresAt !== undefined && message.expiresAt <= now) {
+        this.store.setRetained(message.topic, undefined)
+        continue
+      }
+      this.retained.set(message.topic, message)
+    }
+    for (const { session: record, subscriptions, inboundQos2 } of snapshot.sessions) {
+      const info: ClientInfo = {
+        clientId: record.clientId,
+        identity: record.identity,
+        listener: 'restored',
+        remoteAddress: '',
+        protocolVersion: record.protocolVersion,
+      }
+      const session = new Session(this, record.clientId, info)
+      session.sessionExpirySeconds = record.sessionExpirySeconds
+      session.stored = true
+      for (const id of inboundQos2) session.inboundQos2.add(id)
+      for (const sub of subscriptions) this.#restoreSubscription(session, sub)
+      session.restore(await this.store.loadMessages(record.clientId, 0, Number.MAX_SAFE_INTEGER))
+      this.sessions.set(record.clientId, session)
+      // A session connected at the crash counts as disconnected now.
+      this.#scheduleExpiry(session, record.disconnectedAt ?? now)
+    }
+    for (const { clientId, will } of snapshot.wills) {
+      const client = this.sessions.get(clientId)?.clientInfo ?? {
+        clientId,
+        listener: 'restored',
+        remoteAddress: '',
+        protocolVersion: 5 as const,
+      }
+      this.#scheduleWill(clientId, will.message, client, Math.max(0, will.dueAt - now))
+    }
+    this.log.info(
+      { event: 'broker.started', store: this.store.kind, sessions: this.sessions.size },
+      'broker started',
+    )
+  }
+
+  #restoreSubscription(session: Session, record: SubscriptionRecord): void {
+    const share = record.filter.startsWith('$share/') ? record.filter.split('/') : undefined
+    const shareGroup = share ? share[1] : undefined
+    const filter = share ? share.slice(2).join('/') : record.filter
+    session.subscriptions.set(record.filter, { record, filter, shareGroup, grantedQos: record.qos })
+    this.tree.add(filter, { clientId: session.clientId, record, qos: record.qos, shareGroup })
+  }
+
+  /** Take over an accepted stream. */
+  handleConnection(stream: Duplex, context: ConnectionContext): void {
+    if (this.#closing) {
+      stream.destroy()
+      return
+    }
+    const conn = new Connection(this, stream, context)
+    this.connections.add(conn)
+  }
+
+  /**
+   * Run CONNECT handling for one Client Identifier at a time, so two
+   * connections with the same id cannot interleave their session set-up.
+   */
+  serializeConnect(clientId: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.#connectQueues.get(clientId) ?? Promise.resolve()
+    const next = previous.then(work, work)
+    const tail = next.catch(() => {})
+    this.#connectQueues.set(clientId, tail)
+    void tail.then(() => {
+      if (this.#connectQueues.get(clientId) === tail) this.#connectQueues.delete(clientId)
+    })
+    return next
+  }
+
+  /** A fresh Client Identifier for a client that sent none. */
+  assignClientId(): string {
+    let id: string
+    do id = `phimq-${randomBytes(9).toString('base64url')}`
+    while (this.sessions.has(id))
+    return id
+  }
+
+  /**
+   * Attach a connection to its session after CONNECT was accepted: take over
+   * a live one [MQTT-3.1.4-3], apply Clean Start [MQTT-3.1.2-4], cancel a
+   * delayed will [MQTT-3.1.3-9]. Returns the session and Session Present.
+   */
+  attachSession(
+    conn: Connection,
+    cleanStart: boolean,
+    sessionExpirySeconds: number,
+  ): { session: Session; sessionPresent: boolean } {
+    const clientId = conn.clientId
+    const info = conn.clientInfo as ClientInfo
+    let session = this.sessions.get(clientId)
+    const live = session?.connection
+    if (live && live !== conn) {
+      this.emit({ type: 'session.taken-over', actor: live.actor })
+      live.close({ cause: 'takeover', reasonCode: ReasonCode.SessionTakenOver })
+      // Closing may have ended a session with expiry 0: look again.
+      session = this.sessions.get(clientId)
+    }
+    const pending = this.#pendingWills.get(clientId)
+    if (pending) {
+      pending.timer.cancel()
+      this.#pendingWills.delete(clientId)
+      this.store.setWill(clientId, undefined)
+      // A new session (Clean Start) ends the old one: its will goes now.
+      if (cleanStart) this.#publishWill(clientId, pending.message, pending.client)
+    }
+    if (session && cleanStart) {
+      this.#endSession(session, false)
+      session = undefined
+    }
+    let sessionPresent = true
+    if (!session) {
+      session = new Session(this, clientId, info)
+      this.sessions.set(clientId, session)
+      sessionPresent = false
+    }
+    session.expiryTimer?.cancel()
+    session.expiryTimer = undefined
+    session.connection = conn
+    session.clientInfo = info
+    session.protocolVersion = conn.version
+    session.identity = info.identity
+    session.sessionExpirySeconds = sessionExpirySeconds
+    conn.session = session
+    this.#persistSession(session)
+    return { session, sessionPresent }
+  }
+
+  #persistSession(session: Session): void {
+    if (!session.persistent) {
+      if (session.stored) {
+        this.store.deleteSession(session.clientId)
+        session.stored = false
+      }
+      return
+    }
+    const first = !session.stored
+    session.stored = true
+    this.store.saveSession({
+      clientId: session.clientId,
+      protocolVersion: session.protocolVersion,
+      identity: session.identity,
+      sessionExpirySeconds: session.sessionExpirySeconds,
+      disconnectedAt: session.connection ? undefined : this.clock.now(),
+    })
+    if (!first) return
+    // Becoming persistent: write what the session already holds.
+    for (const sub of session.subscriptions.values())
+      this.store.saveSubscription(session.clientId, sub.record)
+    for (const id of session.inboundQos2) this.store.addInboundQos2(session.clientId, id)
+  }
+
+  /** Called by a connection once, when it closes. */
+  connectionClosed(conn: Connection, cause: CloseCause, wasOpen: boolean): void {
+    this.connections.delete(conn)
+    const session = conn.session
+    if (!wasOpen || !session || session.connection !== conn) return
+    session.connection = undefined
+    this.emit({
+      type: 'client.disconnected',
+      actor: conn.actor,
+      cause: cause.cause,
+      reasonCode: cause.reasonCode,
+    })
+    this.log.info({ event: 'client.disconnected', cause: cause.cause }, 'client disconnected')
+    const will = conn.will
+    conn.will = undefined
+    if (will && (cause.sendWill ?? true)) {
+      const delaySeconds = Math.min(conn.willDelaySeconds, session.sessionExpirySeconds)
+      if (delaySeconds > 0 && session.persistent) {
+        this.#scheduleWill(session.clientId, will, session.clientInfo, delaySeconds * 1000)
+      } else {
+        this.#publishWill(session.clientId, will, session.clientInfo)
+      }
+    }
+    if (!session.persistent) {
+      this.#endSession(session, false)
+      return
+    }
+    this.#persistSession(session)
+    this.#scheduleExpiry(session, this.clock.now())
+  }
+
+  #scheduleExpiry(session: Session, disconnectedAt: number): void {
+    if (session.sessionExpirySeconds === SESSION_EXPIRY_NEVER_SECONDS) return
+    const due = disconnectedAt + session.sessionExpirySeconds * 1000
+    session.expiryTimer = this.clock.schedule(Math.max(0, due - this.clock.now()), () => {
+      session.expiryTimer = undefined
+      if (session.connection || this.sessions.get(session.clientId) !== session) return
+      this.#endSession(session, true)
+    })
+  }
+
+  /** End a session: its will goes if pending, its subscriptions and state go. */
+  #endSession(session: Session, expired: boolean): void {
+    const pending = this.#pendingWills.get(session.clientId)
+    if (pending) {
+      pending.timer.cancel()
+      this.#pendingWills.delete(session.clientId)
+      this.#publishWill(session.clientId, pending.message, pending.client)
+    }
+    session.expiryTimer?.cancel()
+    for (const sub of session.subscriptions.values()) {
+      this.tree.remove(sub.filter, session.clientId, sub.shareGroup)
+    }
+    session.subscriptions.clear()
+    session.clear()
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
+    if (session.stored) {
+      this.store.deleteSession(session.clientId)
+      session.stored = false
+    }
+    if (expired) this.emit({ type: 'session.expired', clientId: session.clientId })
+  }
+
+  #scheduleWill(clientId: string, message: Message, client: ClientInfo, delayMs: number): void {
+    const timer = this.clock.schedule(delayMs, () => {
+      if (this.#pendingWills.get(clientId)?.timer !== timer) return
+      this.#pendingWills.delete(clientId)
+      this.store.setWill(clientId, undefined)
+      this.#publishWill(clientId, message, client)
+    })
+    this.#pendingWills.set(clientId, { message, client, timer })
+    this.store.setWill(clientId, { message, dueAt: this.clock.now() + delayMs })
+  }
+
+  /** Send a will, asking the gate again: rights may have changed since CONNECT. */
+  #publishWill(clientId: string, stored: Message, client: ClientInfo): void {
+    const now = this.clock.now()
+    const { willExpirySeconds, ...will } = stored
+    if (willExpirySeconds !== undefined) will.expiresAt = now + willExpirySeconds * 1000
+    const verdict = this.gate.authorizePublish(client, will)
+    if (!verdict.allow) {
+      this.emit({ type: 'will.denied', clientId, topic: will.topic, rule: verdict.rule })
+      return
+    }
+    this.emit({ type: 'will.published', clientId, topic: verdict.message.topic })
+    this.publish(verdict.message, undefined)
+  }
+
+  /**
+   * Route an accepted message: retained handling [MQTT-3.3.1-5..7], then
+   * every matching subscription. Returns how many sessions it went to.
+   */
+  publish(message: Message, actor: Actor | undefined): number {
+    if (message.retain) this.setRetained(message, actor)
+    return this.route(message)
+  }
+
+  /** Store, replace or (empty payload) clear a retained message. */
+  setRetained(message: Message, actor: Actor | undefined): void {
+    const topic = message.topic
+    if (message.payload.length === 0) {
+      // [MQTT-3.3.1-6] a zero-byte retained message clears, and is not stored
+      if (!this.retained.get(topic)) return
+      this.retained.set(topic, undefined)
+      this.store.setRetained(topic, undefined)
+      this.emit({ type: 'retained.cleared', actor, topic })
+      return
+    }
+    const kept: Message = { ...message, retain: true }
+    this.retained.set(topic, kept)
+    this.store.setRetained(topic, kept)
+    this.emit({ type: 'retained.set', actor, topic, bytes: message.payload.length })
+  }
+
+  /** Deliver to every matching subscription; overlapping ones merged per client. */
+  route(message: Message): number {
+    const { subscribers, groups } = this.tree.match(message.topic)
+    let count = 0
+    if (subscribers.length === 1) {
+      count += this.#deliver(subscribers[0] as RouteEntry, message)
+    } else if (subscribers.length > 1) {
+      count += this.#deliverOverlapping(subscribers, message)
+    }
+    for (const group of groups) count += this.#deliverShared(group, message)
+    return count
+  }
+
+  #deliver(entry: RouteEntry, message: Message): number {
+    const record = entry.record
+    // [MQTT-3.8.3-3] No Local
+    if (record.noLocal && message.origin === entry.clientId) return 0
+    const session = this.sessions.get(entry.clientId)
+    if (!session) return 0
+    const qos = Math.min(message.qos, entry.qos) as Qos
+    // [MQTT-3.3.1-12, MQTT-3.3.1-13] Retain As Published
+    const retain = record.retainAsPublished && message.retain
+    const subIds =
+      record.subscriptionIdentifier === undefined ? undefined : [record.subscriptionIdentifier]
+    session.offer(message, qos, retain, subIds)
+    return 1
+  }
+
+  /**
+   * One delivery per client at the highest QoS of its matching
+   * subscriptions, with all their identifiers [MQTT-3.3.4-2, MQTT-3.3.4-3].
+   */
+  #deliverOverlapping(entries: RouteEntry[], message: Message): number {
+    const merged = new Map<string, { qos: Qos; retain: boolean; subIds: number[] | undefined }>()
+    for (const entry of entries) {
+      const record = entry.record
+      if (record.noLocal && message.origin === entry.clientId) continue
+      const qos = Math.min(message.qos, entry.qos) as Qos
+      const retain = record.retainAsPublished && message.retain
+      const id = record.subscriptionIdentifier
+      const seen = merged.get(entry.clientId)
+      if (!seen) {
+        merged.set(entry.clientId, { qos, retain, subIds: id === undefined ? undefined : [id] })
+        continue
+      }
+      if (qos > seen.qos) seen.qos = qos
+      seen.retain ||= retain
+      if (id !== undefined) {
+        if (seen.subIds) seen.subIds.push(id)
+        else seen.subIds = [id]
+      }
+    }
+    let count = 0
+    for (const [clientId, d] of merged) {
+      const session = this.sessions.get(clientId)
+      if (!session) continue
+      session.offer(message, d.qos, d.retain, d.subIds)
+      count++
+    }
+    return count
+  }
+
+  /**
+   * A shared subscription gets each message once, round-robin, preferring
+   * members that are connected and have window to spare [MQTT-4.8.2-4].
+   */
+  #deliverShared(group: ShareGroup, message: Message): number {
+    const members = [...group.members.values()]
+    const n = members.length
+    if (n === 0) return 0
+    let chosen = -1
+    let fallback = -1
+    for (let i = 0; i < n; i++) {
+      const at = (group.next + i) % n
+      const session = this.sessions.get((members[at] as RouteEntry).clientId)
+      if (!session?.connection?.isOpen) continue
+      if (fallback < 0) fallback = at
+      if (session.inflight.size < session.window) {
+        chosen = at
+        break
+      }
+    }
+    if (chosen < 0) chosen = fallback >= 0 ? fallback : group.next % n
+    group.next = chosen + 1
+    const entry = members[chosen] as RouteEntry
+    const session = this.sessions.get(entry.clientId)
+    if (!session) return 0
+    const qos = Math.min(message.qos, entry.qos) as Qos
+    const id = entry.record.subscriptionIdentifier
+    session.offer(
+      message,
+      qos,
+      entry.record.retainAsPublished && message.retain,
+      id === undefined ? undefined : [id],
+    )
+    return 1
+  }
+
+  /**
+   * Encode a PUBLISH for one subscriber. Messages without per-subscriber
+   * properties are encoded once per shape and patched with the packet id.
+   */
+  encodePublish(
+    message: Message,
+    version: ProtocolVersion,
+    qos: Qos,
+    retain: boolean,
+    subIds: readonly number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): Buffer {
+    if (version === 5 && (subIds || message.properties || message.expiresAt !== undefined)) {
+      return this.#encodeWithProperties(message, qos, retain, subIds, packetId, dup)
+    }
+    if (this.#encodedFor !== message) {
+      this.#encoded.fill(undefined)
+      this.#encodedFor = message
+    }
+    const key = (version === 5 ? 8 : 0) | (qos << 1) | (retain ? 1 : 0)
+    let encoded = this.#encoded[key]
+    if (!encoded) {
+      encoded = encodeBarePublish(message.topic, message.payload, qos, retain, false, version)
+      this.#encoded[key] = encoded
+    }
+    if (qos === 0) return encoded.bytes
+    return withPacketId(encoded, packetId, dup)
+  }
+
+  #encodeWithProperties(
+    message: Message,
+    qos: Qos,
+    retain: boolean,
+    subIds: readonly number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): Buffer {
+    const p = message.properties
+    const properties: Record<string, unknown> = {}
+    if (p?.payloadFormatIndicator !== undefined)
+      properties.payloadFormatIndicator = p.payloadFormatIndicator
+    if (p?.contentType !== undefined) properties.contentType = p.contentType
+    if (p?.responseTopic !== undefined) properties.responseTopic = p.responseTopic
+    if (p?.correlationData !== undefined) properties.correlationData = p.correlationData
+    if (p?.userProperties && p.userProperties.length > 0) {
+      const grouped: Record<string, string | string[]> = Object.create(null)
+      for (const [name, value] of p.userProperties) {
+        const seen = grouped[name]
+        if (seen === undefined) grouped[name] = value
+        else if (Array.isArray(seen)) seen.push(value)
+        else grouped[name] = [seen, value]
+      }
+      properties.userProperties = grouped
+    }
+    if (message.expiresAt !== undefined) {
+      // [MQTT-3.3.2-6] the interval sent is what remains
+      const remaining = Math.ceil((message.expiresAt - this.clock.now()) / 1000)
+      properties.messageExpiryInterval = Math.max(1, remaining)
+    }
+    if (subIds && subIds.length > 0) {
+      properties.subscriptionIdentifier = subIds.length === 1 ? subIds[0] : [...subIds]
+    }
+    return encodePacket(
+      {
+        cmd: 'publish',
+        topic: message.topic,
+        payload: message.payload,
+        qos,
+        retain,
+        dup,
+        ...(qos > 0 ? { messageId: packetId } : {}),
+        properties,
+      },
+      5,
+    )
+  }
+
+  /** A message that will not reach a client: audited, never silently. */
+  dropped(clientId: string, message: Message, reason: string): void {
+    this.emit({ type: 'message.dropped', clientId, topic: message.topic, reason })
+  }
+
+  /** Audit a refused CONNECT. */
+  auditRefusal(conn: Connection, reasonCode: number, rule: string): void {
+    this.emit({
+      type: 'connect.refused',
+      remoteAddress: conn.context.remoteAddress,
+      listener: conn.context.listener,
+      clientId: conn.clientId || undefined,
+      reasonCode,
+      rule,
+    })
+  }
+
+  /** Audit a protocol violation. */
+  auditViolation(conn: Connection, reasonCode: number, rule: string): void {
+    this.emit({
+      type: 'protocol.violation',
+      remoteAddress: conn.context.remoteAddress,
+      listener: conn.context.listener,
+      clientId: conn.clientId || undefined,
+      reasonCode,
+      rule,
+    })
+  }
+
+  emit(event: AuditEvent): void {
+    this.audit.emit(event)
+  }
+
+  disconnectClient(
+    clientId: string,
+    reasonCode: number,
+    options?: { sendWill?: boolean },
+  ): boolean {
+    const conn = this.sessions.get(clientId)?.connection
+    if (!conn) return false
+    conn.close({ cause: 'server', reasonCode, sendWill: options?.sendWill ?? false })
+    return true
+  }
+
+  listClients(
+    predicate?: (c: { clientId: string; identity?: Identity | undefined }) => boolean,
+  ): string[] {
+    const out: string[] = []
+    for (const conn of this.connections) {
+      if (!conn.isOpen) continue
+      const c = { clientId: conn.clientId, identity: conn.context.identity }
+      if (!predicate || predicate(c)) out.push(conn.clientId)
+    }
+    return out
+  }
+
+  /** Close every connection (5.0 clients get DISCONNECT 0x8B) and the store. */
+  async close(): Promise<void> {
+    this.#closing = true
+    for (const conn of [...this.connections]) {
+      conn.close({ cause: 'server', reasonCode: ReasonCode.ServerShuttingDown, sendWill: false })
+    }
+    for (const will of this.#pendingWills.values()) will.timer.cancel()
+    for (const session of this.sessions.values()) session.expiryTimer?.cancel()
+    await new Promise<void>((resolve) => this.store.afterCommit(resolve))
+    await this.store.close()
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The codec: `mqtt-packet` for everything, plus a fast PUBLISH encoder for
+ * the common case (no properties) so a fan-out encodes each message once.
+ */
+
+import type { Packet, Parser } from 'mqtt-packet'
+import mqttPacket from 'mqtt-packet'
+
+export type { Packet, Parser }
+
+/** A new `mqtt-packet` parser for one connection at the given level. */
+export function createParser(protocolVersion: 4 | 5): Parser {
+  return mqttPacket.parser({ protocolVersion })
+}
+
+/** Encode any packet with `mqtt-packet`. Throws on a packet it cannot encode. */
+export function encodePacket(packet: Packet, protocolVersion: 4 | 5): Buffer {
+  return mqttPacket.generate(packet, { protocolVersion })
+}
+
+function varintSize(n: number): number {
+  return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4
+}
+
+function writeVarint(buf: Buffer, offset: number, n: number): number {
+  let value = n
+  let at = offset
+  do {
+    let byte = value % 128
+    value = Math.floor(value / 128)
+    if (value > 0) byte |= 0x80
+    buf[at++] = byte
+  } while (value > 0)
+  return at
+}
+
+/** An encoded PUBLISH and where its Packet Identifier sits, for patching. */
+export interface EncodedPublish {
+  readonly bytes: Buffer
+  /** Offset of the two Packet Identifier bytes; -1 for QoS 0. */
+  readonly packetIdOffset: number
+}
+
+/**
+ * Encode a PUBLISH without properties (3.1.1, or 5.0 with an empty property
+ * list). The Packet Identifier is written as 0; `withPacketId` patches a copy.
+ */
+export function encodeBarePublish(
+  topic: string,
+  payload: Buffer,
+  qos: 0 | 1 | 2,
+  retain: boolean,
+  dup: boolean,
+  protocolVersion: 4 | 5,
+): EncodedPublish {
+  const topicBytes = Buffer.byteLength(topic)
+  const idBytes = qos > 0 ? 2 : 0
+  const propBytes = protocolVersion === 5 ? 1 : 0
+  const remaining = 2 + topicBytes + idBytes + propBytes + payload.length
+  const total = 1 + varintSize(remaining) + remaining
+  const buf = Buffer.allocUnsafe(total)
+  buf[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0)
+  let at = writeVarint(buf, 1, remaining)
+  buf.writeUInt16BE(topicBytes, at)
+  at += 2
+  at += buf.write(topic, at, 'utf8')
+  const packetIdOffset = qos > 0 ? at : -1
+  if (qos > 0) {
+    buf.writeUInt16BE(0, at)
+    at += 2
+  }
+  if (propBytes) buf[at++] = 0
+  payload.copy(buf, at)
+  return { bytes: buf, packetIdOffset }
+}
+
+/** Offset of the Packet Identifier in an encoded QoS 1/2 PUBLISH. */
+export function publishPacketIdOffset(bytes: Buffer): number {
+  let at = 1
+  while ((bytes[at] as number) & 0x80) at++
+  at++
+  return at + 2 + bytes.readUInt16BE(at)
+}
+
+/** A copy of an encoded PUBLISH with its Packet Identifier (and DUP flag) set. */
+export function withPacketId(encoded: EncodedPublish, packetId: number, dup: boolean): Buffer {
+  const copy = Buffer.allocUnsafe(encoded.bytes.length)
+  encoded.bytes.copy(copy)
+  copy.writeUInt16BE(packetId, encoded.packetIdOffset)
+  if (dup) copy[0] = (copy[0] as number) | 0x08
+  return copy
+}
