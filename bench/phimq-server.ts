@@ -12,22 +12,12 @@
  * every default and listens with mutual TLS only. When a safeguard gains a
  * switch, set it off in `bareConfig`.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { stringify } from 'yaml'
-import { type LoadedConfig, loadConfigFile } from '../src/config/load.js'
-
-/** The part of `src/server.ts` the bench uses. */
-interface RunningServer {
-  readonly listeners: ReadonlyArray<{ readonly name: string; readonly port: number }>
-  close(): Promise<void>
-}
-type StartServer = (loaded: LoadedConfig, options?: object) => Promise<RunningServer>
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const SERVER_MODULE = join(ROOT, 'src', 'server.ts')
+import { loadConfigFile } from '../src/config/load.js'
+import { startServer } from '../src/server.js'
 
 interface Options {
   readonly variant: 'bare' | 'shipped'
@@ -72,15 +62,6 @@ function writeConfig(o: Options): string {
   return file
 }
 
-async function loadStartServer(): Promise<StartServer | string> {
-  if (!existsSync(SERVER_MODULE))
-    return 'src/server.ts not in this checkout (broker core not merged)'
-  const mod: Record<string, unknown> = await import(pathToFileURL(SERVER_MODULE).href)
-  const start = mod.startServer
-  if (typeof start !== 'function') return 'src/server.ts does not export startServer'
-  return start as StartServer
-}
-
 function reasonOf(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err)
   // the temp file's path says nothing to a reader of the table
@@ -91,14 +72,12 @@ function reasonOf(err: unknown): string {
 }
 
 /** Which listeners can run here: null for yes, else why not. */
-async function probe(o: Options): Promise<Record<string, string | null>> {
-  const start = await loadStartServer()
-  const core = typeof start === 'string' ? start : null
-  const out: Record<string, string | null> = { core }
+function probe(o: Options): Record<string, string | null> {
+  const out: Record<string, string | null> = { core: null }
   for (const listener of ['plain', 'mtls'] as const) {
     try {
       loadConfigFile(writeConfig({ ...o, listener }))
-      out[listener] = core
+      out[listener] = null
     } catch (err) {
       out[listener] = `config refused: ${reasonOf(err)}`
     }
@@ -107,9 +86,7 @@ async function probe(o: Options): Promise<Record<string, string | null>> {
 }
 
 async function serve(o: Options): Promise<void> {
-  const start = await loadStartServer()
-  if (typeof start === 'string') throw new Error(start)
-  const server = await start(loadConfigFile(writeConfig(o)))
+  const server = await startServer(loadConfigFile(writeConfig(o)))
   const ports = server.listeners.map((l) => `${l.name}:${l.port}`).join(' ')
   console.error(`phimq ${o.variant} pid ${process.pid} listening ${ports}`)
 
@@ -152,5 +129,5 @@ function parse(): Options & { readonly probe: boolean } {
 }
 
 const options = parse()
-if (options.probe) console.log(JSON.stringify(await probe(options)))
+if (options.probe) console.log(JSON.stringify(probe(options)))
 else await serve(options)
