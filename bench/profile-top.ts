@@ -2,7 +2,7 @@
  * Prints the functions with the most self time in V8 CPU profiles written by
  * `npm run bench -- --cpu-prof` (the hot-path pass of issue #7).
  *
- *   node --import tsx bench/profile-top.ts bench/results/profiles-<time> [--top 25]
+ *   node --import tsx bench/profile-top.ts /tmp/phimq-bench/profiles-<time> [--top 25]
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
