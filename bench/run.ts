@@ -105,13 +105,29 @@ function pinned(cpu: string, nice: number, argv: readonly string[], pin: boolean
   return [...nicePart, ...pinPart, ...argv]
 }
 
+/** Children alive now: stopped by pid if the bench itself is stopped. */
+const children = new Set<ChildProcess>()
+
 function spawnArgv(argv: readonly string[], stdio: 'pipe' | number): ChildProcess {
   const [cmd, ...args] = argv
-  return spawn(cmd ?? 'false', args, {
+  const child = spawn(cmd ?? 'false', args, {
     cwd: ROOT,
     stdio: ['ignore', stdio, stdio],
   })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
 }
+
+function stopAllAndExit(signal: NodeJS.Signals): void {
+  for (const child of children) {
+    if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL')
+  }
+  console.error(`bench stopped by ${signal}; its brokers and generators were killed`)
+  process.exit(130)
+}
+process.once('SIGINT', stopAllAndExit)
+process.once('SIGTERM', stopAllAndExit)
 
 type GeneratorResult = Omit<RunRecord, 'id' | 'broker' | 'rep' | 'try' | 'contaminated'>
 
