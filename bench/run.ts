@@ -91,7 +91,7 @@ function parseOptions(): RunOptions {
     genCpu: v['gen-cpu'],
     port: Number(v.port),
     tlsPort: Number(v['tls-port']),
-    quietWaitS: Number(v['quiet-wait'] ?? (quick ? 2 : 20)),
+    quietWaitS: Number(v['quiet-wait'] ?? (quick ? 1 : 20)),
     tries: Number(v.tries ?? (quick ? 1 : 3)),
     nice: Number(v.nice),
     cpuProf: v['cpu-prof'],
