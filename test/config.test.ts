@@ -45,3 +45,12 @@ describe('config loader', () => {
     assert.throws(() => parseConfig(text), /loopback/)
   })
 })
+
+describe('published JSON Schema', () => {
+  it('schema/phimq.schema.json matches the zod schema (run npm run schema)', async () => {
+    const { readFileSync } = await import('node:fs')
+    const { renderJsonSchema } = await import('../src/config/write-json-schema.js')
+    const committed = readFileSync(new URL('../schema/phimq.schema.json', import.meta.url), 'utf8')
+    assert.equal(committed, renderJsonSchema())
+  })
+})

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream'
 import type { Actor } from '../audit/events.js'
 import {
   createParser,
+  decodeFast,
   encodeBarePublish,
   encodePacket,
   type Packet,
@@ -15,6 +16,7 @@ import {
 } from '../protocol/codec.js'
 import { type FrameProblem, Framer } from '../protocol/framer.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
+import type { TopicProblem } from '../protocol/topic.js'
 import type { Broker } from './broker.js'
 import type { ConnectionContext } from './broker-api.js'
 import type { TimerHandle } from './clock.js'
@@ -61,6 +63,8 @@ export class Connection {
   keepAliveSeconds = 0
   /** Inbound Topic Alias mapping [MQTT-3.3.2-10]. */
   readonly topicAliases = new Map<number, string>()
+  /** What `checkTopicName` said of the PUBLISH being handled. */
+  topicProblem: TopicProblem | undefined
   /** Inbound QoS 1/2 PUBLISHes not yet acknowledged by us. */
   inboundUnacked = 0
   /** Acknowledgements waiting for the store; later ones queue behind them. */
@@ -169,6 +173,14 @@ export class Connection {
       return
     }
     this.#currentRaw = raw
+    if (this.state === 'open') {
+      const fast = decodeFast(raw, this.version)
+      if (fast) {
+        dispatchPacket(this, fast)
+        this.#currentRaw = undefined
+        return
+      }
+    }
     this.#parseError = undefined
     this.#parser.parse(raw)
     this.#currentRaw = undefined

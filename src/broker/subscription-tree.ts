@@ -40,9 +40,15 @@ export interface MatchResult {
   readonly groups: ShareGroup[]
 }
 
+/** Topics whose match results are remembered until the tree changes. */
+const MATCH_CACHE_MAX_ENTRIES = 4096
+
 export class SubscriptionTree {
   readonly #root = new Node()
   #count = 0
+  // Routing asks for the same few topics again and again; any change to the
+  // tree empties the cache.
+  readonly #cache = new Map<string, MatchResult>()
 
   /** Number of subscriptions held. */
   get size(): number {
@@ -51,6 +57,7 @@ export class SubscriptionTree {
 
   /** Add or replace; returns true when it replaced an existing one. */
   add(filter: string, entry: RouteEntry): boolean {
+    this.#cache.clear()
     let node = this.#root
     for (const level of filter.split('/')) {
       let child = node.children.get(level)
@@ -79,6 +86,7 @@ export class SubscriptionTree {
 
   /** Remove a client's subscription; returns true if there was one. */
   remove(filter: string, clientId: string, shareGroup?: string): boolean {
+    this.#cache.clear()
     const path: Node[] = [this.#root]
     const levels = filter.split('/')
     let node = this.#root
@@ -106,13 +114,17 @@ export class SubscriptionTree {
     return removed
   }
 
-  /** Every subscription whose filter matches `topic`. */
+  /** Every subscription whose filter matches `topic`. The result must not be changed. */
   match(topic: string): MatchResult {
+    const cached = this.#cache.get(topic)
+    if (cached) return cached
     const result: MatchResult = { subscribers: [], groups: [] }
     const levels = topic.split('/')
     // [MQTT-4.7.2-1] filters starting with a wildcard do not match '$' topics
     const dollar = topic.charCodeAt(0) === 0x24
     this.#walk(this.#root, levels, 0, result, dollar)
+    if (this.#cache.size >= MATCH_CACHE_MAX_ENTRIES) this.#cache.clear()
+    this.#cache.set(topic, result)
     return result
   }
 

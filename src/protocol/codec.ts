@@ -90,3 +90,62 @@ export function withPacketId(encoded: EncodedPublish, packetId: number, dup: boo
   if (dup) copy[0] = (copy[0] as number) | 0x08
   return copy
 }
+
+/**
+ * Decode the packets of the hot path without `mqtt-packet`: PUBLISH with no
+ * properties, the two-byte acknowledgements and PINGREQ. Anything unusual
+ * returns `undefined` and goes through `mqtt-packet`, which then reports
+ * whatever is wrong with it.
+ */
+export function decodeFast(raw: Buffer, protocolVersion: 4 | 5): Packet | undefined {
+  const first = raw[0] as number
+  const type = first >> 4
+  if (type === 3) return decodePublish(raw, first, protocolVersion)
+  if (raw.length === 4 && raw[1] === 2) {
+    const messageId = ((raw[2] as number) << 8) | (raw[3] as number)
+    // Reserved flags as the spec fixes them [MQTT-2.2.2-1]: 0, 0, 2, 0.
+    if (first === 0x40) return { cmd: 'puback', messageId }
+    if (first === 0x50) return { cmd: 'pubrec', messageId }
+    if (first === 0x62) return { cmd: 'pubrel', messageId }
+    if (first === 0x70) return { cmd: 'pubcomp', messageId }
+    return undefined
+  }
+  if (first === 0xc0 && raw.length === 2) return { cmd: 'pingreq' }
+  return undefined
+}
+
+function decodePublish(raw: Buffer, first: number, protocolVersion: 4 | 5): Packet | undefined {
+  const qos = (first >> 1) & 3
+  if (qos === 3) return undefined
+  let at = 1
+  while ((raw[at] as number) & 0x80) at++
+  at++
+  if (at + 2 > raw.length) return undefined
+  const topicLength = raw.readUInt16BE(at)
+  at += 2
+  const topicEnd = at + topicLength
+  if (topicEnd > raw.length) return undefined
+  const topic = raw.toString('utf8', at, topicEnd)
+  at = topicEnd
+  let messageId: number | undefined
+  if (qos > 0) {
+    if (at + 2 > raw.length) return undefined
+    messageId = raw.readUInt16BE(at)
+    at += 2
+  }
+  if (protocolVersion === 5) {
+    // Only an empty property list takes the fast path.
+    if (raw[at] !== 0 || at >= raw.length) return undefined
+    at++
+  }
+  const packet: Packet = {
+    cmd: 'publish',
+    topic,
+    payload: raw.subarray(at),
+    qos: qos as 0 | 1 | 2,
+    dup: (first & 0x08) !== 0,
+    retain: (first & 0x01) !== 0,
+  }
+  if (messageId !== undefined) packet.messageId = messageId
+  return packet
+}

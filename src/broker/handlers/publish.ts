@@ -26,7 +26,8 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   const packetId = packet.messageId ?? 0
   const session = conn.session
   if (!session) return
-  if (qos > 0 && conn.inboundUnacked >= broker.limits.receiveMaximum) {
+  // 3.1.1 has no Receive Maximum; its publishers are not held to ours.
+  if (qos > 0 && conn.version === 5 && conn.inboundUnacked >= broker.limits.receiveMaximum) {
     conn.violation(ReasonCode.ReceiveMaximumExceeded, 'MQTT-3.3.4-9', 'receive maximum')
     return
   }
@@ -37,21 +38,7 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   }
 
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-  const props = packet.properties
-  let message: Message = {
-    topic,
-    payload,
-    qos,
-    retain: packet.retain,
-    expiresAt:
-      props?.messageExpiryInterval !== undefined
-        ? broker.clock.now() + props.messageExpiryInterval * 1000
-        : undefined,
-    properties: props ? messageProperties(props) : undefined,
-    origin: conn.clientId,
-  }
-  if (!message.properties) delete message.properties
-  if (message.expiresAt === undefined) delete message.expiresAt
+  let message = buildMessage(conn, packet, topic, payload)
 
   // Step 3: what the broker itself refuses.
   const refusal = checkMessage(conn, message)
@@ -108,6 +95,7 @@ function resolveTopic(conn: Connection, packet: IPublishPacket): string | undefi
     }
   }
   const problem = checkTopicName(topic, broker.limits)
+  conn.topicProblem = problem
   if (problem === undefined) return topic
   if (problem === 'empty') {
     // [MQTT-3.3.2-1] a zero-length Topic Name needs an alias
@@ -126,10 +114,37 @@ interface Refusal {
   readonly rule: string
 }
 
+/** The message as the broker holds it; one object shape, no properties deleted later. */
+function buildMessage(
+  conn: Connection,
+  packet: IPublishPacket,
+  topic: string,
+  payload: Buffer,
+): Message {
+  const props = packet.properties
+  if (!props) {
+    return { topic, payload, qos: packet.qos, retain: packet.retain, origin: conn.clientId }
+  }
+  const message: Message = {
+    topic,
+    payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    origin: conn.clientId,
+  }
+  if (props.messageExpiryInterval !== undefined) {
+    message.expiresAt = conn.broker.clock.now() + props.messageExpiryInterval * 1000
+  }
+  const properties = messageProperties(props)
+  if (properties) message.properties = properties
+  return message
+}
+
 function checkMessage(conn: Connection, message: Message): Refusal | undefined {
-  const problem = checkTopicName(message.topic, conn.broker.limits)
-  if (problem !== undefined)
+  const problem = conn.topicProblem
+  if (problem !== undefined) {
     return { code: ReasonCode.TopicNameInvalid, rule: `phimq.topic-${problem}` }
+  }
   // '$' topics belong to the broker [MQTT-4.7.2-1 note]; clients do not publish there.
   if (message.topic.startsWith('$'))
     return { code: ReasonCode.NotAuthorized, rule: 'phimq.dollar-topic' }
