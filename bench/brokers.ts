@@ -21,6 +21,12 @@ export interface BenchContext {
   readonly cpuProfDir?: string
 }
 
+/**
+ * Client ids over mTLS start with this: the CN of the test client certificate
+ * (`make-pki.sh`), which phimq's default identity rules map to the id.
+ */
+export const CERT_CLIENT_ID_PREFIX = 'device-bench-0001-'
+
 /** A listener kind a run uses. */
 export type Listener = 'plain' | 'mtls'
 

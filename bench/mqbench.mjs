@@ -48,6 +48,9 @@ const { values: o, positionals } = parseArgs({
     label: { type: 'string', default: '' },
     'max-seconds': { type: 'string', default: '120' },
     'disjoint-ids': { type: 'boolean', default: false }, // give each publisher its own packet-id range
+    // put before every client id: a broker that binds client ids to the certificate's id
+    // (phimq's clientIdBinding: prefix) accepts many clients sharing one test certificate
+    'client-id-prefix': { type: 'string', default: '' },
   },
 })
 const workload = positionals[0]
@@ -74,6 +77,7 @@ const DURATION = Number(o.duration)
 const WARMUP = Number(o.warmup)
 const BROKER_PID = o['broker-pid'] ? Number(o['broker-pid']) : null
 const KEEPALIVE = Number(o.keepalive)
+const CLIENT_ID_PREFIX = o['client-id-prefix']
 
 // ---------- /proc helpers (broker and self CPU, memory) ----------
 const CLK_TCK = 100
@@ -174,7 +178,7 @@ function connectPacket(clientId) {
     protocolId: 'MQTT',
     protocolVersion: 4,
     clean: true,
-    clientId,
+    clientId: CLIENT_ID_PREFIX + clientId,
     keepalive: KEEPALIVE,
   })
 }

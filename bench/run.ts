@@ -23,6 +23,7 @@ import {
   aedesVersion,
   type BenchContext,
   type BrokerSpec,
+  CERT_CLIENT_ID_PREFIX,
   type Listener,
   mosquittoVersion,
   selectBrokers,
@@ -129,6 +130,10 @@ function stopAllAndExit(signal: NodeJS.Signals): void {
 process.once('SIGINT', stopAllAndExit)
 process.once('SIGTERM', stopAllAndExit)
 
+function mtlsArgs(ctx: BenchContext): string[] {
+  return ['--tls', '--pki', ctx.pki, '--client-id-prefix', CERT_CLIENT_ID_PREFIX]
+}
+
 type GeneratorResult = Omit<RunRecord, 'id' | 'broker' | 'rep' | 'try' | 'contaminated'>
 
 function runGenerator(argv: readonly string[], maxSeconds: number): Promise<GeneratorResult> {
@@ -209,7 +214,7 @@ async function runCell(ctx: BenchContext, o: RunOptions, c: Cell, pin: boolean) 
         ...(o.quick ? w.quickArgs : []),
         '--port',
         String(port),
-        ...(c.listener === 'mtls' ? ['--tls', '--pki', ctx.pki] : []),
+        ...(c.listener === 'mtls' ? mtlsArgs(ctx) : []),
         '--broker-pid',
         String(broker.pid),
         '--label',
