@@ -13,6 +13,7 @@
 
 import fs from 'node:fs'
 import net from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import tls from 'node:tls'
@@ -149,12 +150,23 @@ class CpuWindow {
     const su = process.cpuUsage(this.self)
     const sys = sysStat()
     const dTot = sys.total - this.sys.total
+    const genCpuPct = round1((100 * (su.user + su.system)) / 1e6 / dt)
+    const brokerCpuPct = BROKER_PID
+      ? round1((100 * (procCpu(BROKER_PID) - this.broker)) / dt)
+      : null
+    const hostBusyPct = round1(100 * (1 - (sys.idle - this.sys.idle) / dTot) * (dTot > 0 ? 1 : 0))
+    // Processes that ended inside the window (a neighbour's test run, a compiler) leave no
+    // /proc entry to read, so the per-process sum misses them. The host's busy time does not:
+    // busy share x cores - generator - broker is what everything else used.
+    const byPid = round1((100 * othersDelta(this.others)) / dt)
+    const byHost = round1(hostBusyPct * os.cpus().length - genCpuPct - (brokerCpuPct ?? 0))
     return {
-      genCpuPct: round1((100 * (su.user + su.system)) / 1e6 / dt),
-      brokerCpuPct: BROKER_PID ? round1((100 * (procCpu(BROKER_PID) - this.broker)) / dt) : null,
-      hostBusyPct: round1(100 * (1 - (sys.idle - this.sys.idle) / dTot) * (dTot > 0 ? 1 : 0)),
+      genCpuPct,
+      brokerCpuPct,
+      hostBusyPct,
       hostStealPct: round1((100 * (sys.steal - this.sys.steal)) / dTot),
-      otherCpuPct: round1((100 * othersDelta(this.others)) / dt),
+      otherCpuPct: Math.max(byPid, byHost),
+      otherCpuByPidPct: byPid,
     }
   }
 }
