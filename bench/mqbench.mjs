@@ -670,9 +670,11 @@ async function connWorkload() {
     ...usage,
     brokerRssBeforeKb: memBefore.rssKb ?? null,
     brokerRssAfterKb: memAfter.rssKb ?? null,
-    brokerKbPerConn: BROKER_PID
-      ? Math.round(((memAfter.rssKb - memBefore.rssKb) / Math.max(1, alive)) * 100) / 100
-      : null,
+    // no live connection, no per-connection figure (not RSS growth / 1)
+    brokerKbPerConn:
+      BROKER_PID && alive > 0
+        ? Math.round(((memAfter.rssKb - memBefore.rssKb) / alive) * 100) / 100
+        : null,
     genRssKb: Math.round(process.memoryUsage().rss / 1024),
   })
   for (const c of ok) c.sock.destroy()
