@@ -15,8 +15,10 @@ import {
   type Parser,
 } from '../protocol/codec.js'
 import { type FrameProblem, Framer } from '../protocol/framer.js'
+import { checkInboundProperties } from '../protocol/properties.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { TopicProblem } from '../protocol/topic.js'
+import { checkPacketStrings } from '../protocol/utf8-fields.js'
 import type { Broker } from './broker.js'
 import type { ConnectionContext } from './broker-api.js'
 import type { TimerHandle } from './clock.js'
@@ -172,6 +174,13 @@ export class Connection {
       this.#held.push(Buffer.from(raw))
       return
     }
+    // Strings, lengths and properties on the raw bytes: mqtt-packet decodes
+    // ill-formed UTF-8 silently and keeps only some duplicates.
+    const bad = checkPacketStrings(raw, this.version)
+    if (bad !== undefined) {
+      this.violation(bad.reasonCode, bad.rule, bad.message)
+      return
+    }
     this.#currentRaw = raw
     if (this.state === 'open') {
       const fast = decodeFast(raw, this.version)
@@ -208,6 +217,12 @@ export class Connection {
 
   #onPacket(packet: Packet): void {
     if (this.state === 'closed') return
+    const level = packet.cmd === 'connect' && packet.protocolVersion === 5 ? 5 : this.version
+    const badProps = checkInboundProperties(packet, level)
+    if (badProps !== undefined) {
+      this.violation(badProps.reasonCode, badProps.rule, badProps.message)
+      return
+    }
     dispatchPacket(this, packet)
   }
 
@@ -314,13 +329,18 @@ export class Connection {
     return true
   }
 
+  /** No store commit to wait for and no earlier acknowledgement queued. */
+  get canAcknowledgeNow(): boolean {
+    return this.pendingAcks === 0 && !this.broker.store.durable
+  }
+
   /**
    * Send an acknowledgement once the store has committed what came before
    * it; acknowledgements leave in the order their packets arrived
    * [MQTT-4.6.0-2, MQTT-4.6.0-3].
    */
   acknowledge(send: () => void): void {
-    if (this.pendingAcks === 0 && !this.broker.store.durable) {
+    if (this.canAcknowledgeNow) {
       send()
       return
     }

@@ -7,6 +7,7 @@
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet'
 import { ReasonCode, toConnackReturnCodeV4 } from '../../protocol/reason-codes.js'
 import { checkTopicName } from '../../protocol/topic.js'
+import { readWillUserProperties } from '../../protocol/utf8-fields.js'
 import type { Connection } from '../connection.js'
 import { CLIENT_ID_MAX_BYTES } from '../limits.js'
 import { SESSION_EXPIRY_NEVER_SECONDS } from '../session.js'
@@ -46,7 +47,9 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     return
   }
   conn.clientId = clientId.id
-  await conn.broker.serializeConnect(clientId.id, () => decide(conn, packet, clientId))
+  // Built now: the raw bytes (for the will's User Properties) last only this turn.
+  const will = buildWill(conn, packet)
+  await conn.broker.serializeConnect(clientId.id, () => decide(conn, packet, clientId, will))
 }
 
 /** Step 1: what the codec leaves to us. */
@@ -105,6 +108,7 @@ async function decide(
   conn: Connection,
   packet: IConnectPacket,
   clientId: { id: string; assigned: boolean },
+  will: Message | undefined,
 ): Promise<void> {
   const broker = conn.broker
   const limits = broker.limits
@@ -128,7 +132,6 @@ async function decide(
         : SESSION_EXPIRY_NEVER_SECONDS
   conn.connectSessionExpiry = requestedExpiry
 
-  const will = buildWill(conn, packet)
   let verdict: Awaited<ReturnType<typeof broker.gate.authorizeConnect>>
   try {
     verdict = await broker.gate.authorizeConnect({
@@ -238,10 +241,9 @@ function buildWill(conn: Connection, packet: IConnectPacket): Message | undefine
   if (props?.correlationData !== undefined) p.correlationData = props.correlationData
   if (props?.payloadFormatIndicator !== undefined)
     p.payloadFormatIndicator = props.payloadFormatIndicator
-  if (props?.userProperties) {
-    p.userProperties = Object.entries(props.userProperties).flatMap(([k, v]) =>
-      (Array.isArray(v) ? v : [v]).map((x): [string, string] => [k, x]),
-    )
+  if (props?.userProperties && conn.currentRaw) {
+    // From the raw bytes, in the order sent [MQTT-3.1.3-10].
+    p.userProperties = readWillUserProperties(conn.currentRaw)
   }
   if (Object.keys(p).length > 0) message.properties = p
   // Counted from when the will is sent, not from CONNECT.

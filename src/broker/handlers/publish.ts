@@ -6,6 +6,7 @@ import { isUtf8 } from 'node:buffer'
 import type { IPublishPacket } from 'mqtt-packet'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import { checkTopicName } from '../../protocol/topic.js'
+import { readPublishUserProperties } from '../../protocol/utf8-fields.js'
 import type { Connection } from '../connection.js'
 import type { Message, MessageProperties, Qos } from '../types.js'
 
@@ -61,6 +62,12 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   conn.inboundUnacked++
   if (qos === 1) {
     const code = matched === 0 && conn.version === 5 ? ReasonCode.NoMatchingSubscribers : 0
+    if (conn.canAcknowledgeNow) {
+      // The common case (nothing to wait for) takes no closure per message.
+      conn.inboundUnacked--
+      sendPuback(conn, packetId, code)
+      return
+    }
     conn.acknowledge(() => {
       conn.inboundUnacked = Math.max(0, conn.inboundUnacked - 1)
       sendPuback(conn, packetId, code)
@@ -135,7 +142,7 @@ function buildMessage(
   if (props.messageExpiryInterval !== undefined) {
     message.expiresAt = conn.broker.clock.now() + props.messageExpiryInterval * 1000
   }
-  const properties = messageProperties(props)
+  const properties = messageProperties(props, conn.currentRaw)
   if (properties) message.properties = properties
   return message
 }
@@ -190,6 +197,7 @@ function sendPubrec(conn: Connection, id: number, code: number): void {
 
 function messageProperties(
   props: NonNullable<IPublishPacket['properties']>,
+  raw: Buffer | undefined,
 ): MessageProperties | undefined {
   const out: MessageProperties = {}
   let any = false
@@ -210,19 +218,9 @@ function messageProperties(
     any = true
   }
   if (props.userProperties !== undefined) {
-    out.userProperties = userPropertyPairs(props.userProperties)
+    // From the raw bytes: mqtt-packet groups them by name [MQTT-3.3.2-18].
+    out.userProperties = raw ? readPublishUserProperties(raw) : []
     any = true
   }
   return any ? out : undefined
-}
-
-/** mqtt-packet groups User Properties by name; flatten them back to pairs. */
-function userPropertyPairs(grouped: Record<string, string | string[]>): Array<[string, string]> {
-  const pairs: Array<[string, string]> = []
-  for (const name of Object.keys(grouped)) {
-    const value = grouped[name]
-    if (Array.isArray(value)) for (const v of value) pairs.push([name, v])
-    else if (value !== undefined) pairs.push([name, value])
-  }
-  return pairs
 }
