@@ -103,7 +103,7 @@ export const WORKLOADS: readonly Workload[] = [
     transport: 'native',
     maxSeconds: 0,
     // TODO(#7): measure once the SQLite store has landed (phimq-sqlite vs phimq-bare rows)
-    placeholder: 'not yet available: needs the SQLite store (not merged yet)',
+    placeholder: 'not yet available: needs the SQLite store (issue #5)',
   },
 ]
 

@@ -1,0 +1,48 @@
+/**
+ * The config phimq gets for one benchmark run (see `phimq-server.ts` and
+ * docs/performance.md). Kept apart from the server script so a test can
+ * hold it against the config schema.
+ */
+import { join } from 'node:path'
+
+/** One phimq run of the bench. */
+export interface PhimqBenchOptions {
+  readonly variant: 'bare' | 'shipped'
+  readonly listener: 'plain' | 'mtls'
+  readonly port: number
+  readonly pki: string
+  readonly dir: string
+}
+
+/** The config of one run, as a plain object (written as YAML). */
+export function benchConfig(o: PhimqBenchOptions): Record<string, unknown> {
+  const listener =
+    o.listener === 'plain'
+      ? { name: 'bench-plain', type: 'tcp', host: '127.0.0.1', port: o.port }
+      : {
+          name: 'bench-mtls',
+          type: 'mqtts',
+          host: '127.0.0.1',
+          port: o.port,
+          tls: {
+            cert: join(o.pki, 'server.crt'),
+            key: join(o.pki, 'server.key'),
+            ca: join(o.pki, 'ca.crt'),
+          },
+          // The two departures from the defaults, both because one generator on one address
+          // plays every client with one test certificate (see docs/performance.md):
+          // client ids start with the certificate's id instead of equalling it ...
+          clientIdBinding: 'prefix',
+          // ... and 5,000 connections come from 127.0.0.1 within seconds.
+          limits: { connectionsPerAddress: 1_000_000 },
+        }
+  return {
+    // plaintext is allowed only in dev (C05); as shipped we run as production
+    environment: o.variant === 'shipped' && o.listener === 'mtls' ? 'prod' : 'dev',
+    nodeId: `bench-${o.variant}`,
+    dataDir: join(o.dir, 'data'),
+    listeners: [listener],
+    audit: { sink: 'jsonl', path: join(o.dir, 'audit.jsonl') },
+    log: { level: 'warn' },
+  }
+}
