@@ -165,7 +165,11 @@ class CpuWindow {
       brokerCpuPct,
       hostBusyPct,
       hostStealPct: round1((100 * (sys.steal - this.sys.steal)) / dTot),
-      otherCpuPct: Math.max(byPid, byHost),
+      // the per-process sum rounds every process to 10 ms ticks: over a short window and
+      // hundreds of processes it can pass what the cores could do, so cap it there
+      otherCpuPct: round1(
+        Math.min(Math.max(byPid, byHost), 100 * os.cpus().length - genCpuPct - (brokerCpuPct ?? 0)),
+      ),
       otherCpuByPidPct: byPid,
     }
   }
