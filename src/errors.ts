@@ -51,3 +51,18 @@ export class PacketTooLargeError extends PhimqError {
 export class StoreError extends PhimqError {
   override readonly code = 'PHIMQ_STORE_FAILED'
 }
+
+/** The audit trail could not write; the broker should refuse new work (C27). */
+export class AuditWriteError extends PhimqError {
+  override readonly code = 'PHIMQ_AUDIT_WRITE_FAILED'
+}
+
+/** The audit signing key is missing, unreadable, malformed or too open. */
+export class AuditKeyError extends PhimqError {
+  override readonly code = 'PHIMQ_AUDIT_KEY_INVALID'
+}
+
+/** An audit exporter could not deliver events (syslog, file). */
+export class AuditExportError extends PhimqError {
+  override readonly code = 'PHIMQ_EXPORT_FAILED'
+}

@@ -75,6 +75,74 @@ export type AuditEvent =
     })
   | (Base<'will.published'> & { clientId: string; topic: string })
   | (Base<'will.denied'> & { clientId: string; topic: string; rule: string })
+  /** One allowed inbound PUBLISH (per-message mode); the payload only as a length. */
+  | (Base<'publish.allowed'> & {
+      actor: Actor
+      topic: string
+      qos: number
+      retain: boolean
+      bytes: number
+    })
+  /** One delivery to a subscriber (per-message mode). */
+  | (Base<'message.delivered'> & { actor: Actor; topic: string; qos: number; bytes: number })
+  /**
+   * Allowed publishes or deliveries of one client on one topic during one
+   * minute (summary mode, the default): enough to scope a breach.
+   */
+  | (Base<'traffic.summary'> & {
+      /** `in` sums `publish.allowed`, `out` sums `message.delivered`. */
+      direction: 'in' | 'out'
+      clientId: string
+      identityId?: string | undefined
+      tenant?: string | undefined
+      topic: string
+      /** RFC 3339 UTC start (inclusive) and end (exclusive) of the window. */
+      from: string
+      to: string
+      messages: number
+      bytes: number
+      /** Message counts by QoS 0, 1, 2. */
+      byQos: [number, number, number]
+    })
+  /** An alert rule fired (C29). */
+  | (Base<'alert.raised'> & {
+      /** Stable rule name, e.g. `acl-denials`. */
+      rule: string
+      severity: 'high' | 'medium' | 'low'
+      /** What the rule counts by: a client id, source address, tenant or certificate name. */
+      subject: string
+      observed: number
+      threshold: number
+      /** Window of the count, in seconds; 0 for single-event rules. */
+      windowSeconds: number
+    })
+  /** The wall clock moved against the monotonic clock by more than the limit. */
+  | (Base<'clock.jumped'> & { skewMs: number; limitMs: number })
+  /** The audit trail opened: the clock source and the first segment. */
+  | (Base<'audit.started'> & {
+      clockSource: string
+      segment: string
+      /** After a crash: the segment left without a final checkpoint. */
+      recoveredSegment?: string | undefined
+      /** After a crash: bytes at its end without a newline (a torn write). */
+      tornBytes?: number | undefined
+    })
+  /** An expired segment was deleted by retention (C27). */
+  | (Base<'audit.segment-deleted'> & {
+      segment: string
+      /** SHA-256 of the segment's last record line, so the chain stays checkable. */
+      lastHash: string
+      lastTime: string
+      retentionDays: number
+    })
+  /** The trail could not write; records are kept in memory meanwhile. */
+  | (Base<'audit.write-failed'> & { code: string; bufferedRecords: number })
+  /** The trail could write again after a failure. */
+  | (Base<'audit.write-recovered'> & {
+      failedForMs: number
+      /** Records refused because the memory buffer was full meanwhile. */
+      lostRecords: number
+    })
 
 export type AuditEventType = AuditEvent['type']
 

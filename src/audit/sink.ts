@@ -19,9 +19,16 @@ export class EventStamper {
   readonly #node: string
   readonly #clock: Clock
 
-  constructor(node: string, clock: Clock = systemClock) {
+  /** `lastSeq` resumes numbering after a restart (the audit trail reads it back). */
+  constructor(node: string, clock: Clock = systemClock, lastSeq = 0) {
     this.#node = node
     this.#clock = clock
+    this.#seq = lastSeq
+  }
+
+  /** The sequence number of the last stamped event. */
+  get lastSeq(): number {
+    return this.#seq
   }
 
   stamp(event: AuditEvent): StampedAuditEvent {

@@ -34,6 +34,14 @@ export interface BrokerOptions {
   clock?: Clock
   logger?: Logger
   limits?: Partial<BrokerLimits>
+  /**
+   * Back-pressure from the evidence layer: while it returns false (the audit
+   * trail cannot write), new connections get 0x88 and publishes 0x80 rather
+   * than going unrecorded.
+   */
+  acceptingWork?: (() => boolean) | undefined
+  /** Emit `publish.allowed` and `message.delivered` events (summarized by the sink). */
+  auditTraffic?: boolean | undefined
 }
 
 /** TLS facts of the connection, filled by the transport layer. */

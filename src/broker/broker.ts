@@ -44,6 +44,9 @@ export class Broker implements BrokerHandle {
   readonly audit: AuditSink
   readonly clock: Clock
   readonly log: Logger
+  /** False while the audit trail cannot record: refuse new work. */
+  readonly acceptingWork: () => boolean
+  readonly auditTraffic: boolean
   readonly sessions = new Map<string, Session>()
   readonly tree = new SubscriptionTree()
   readonly retained = new RetainedMessages()
@@ -63,6 +66,8 @@ export class Broker implements BrokerHandle {
     this.audit = options.audit ?? nullAudit
     this.clock = options.clock ?? systemClock
     this.log = options.logger ?? silentLogger
+    this.acceptingWork = options.acceptingWork ?? (() => true)
+    this.auditTraffic = options.auditTraffic ?? false
   }
 
   /** Open the store and restore sessions, retained messages and wills. */

@@ -5,6 +5,7 @@
  * packet to its handler in `handlers/`.
  */
 import type { Duplex } from 'node:stream'
+import { messageDeliveredEvent } from '../audit/build.js'
 import type { Actor } from '../audit/events.js'
 import {
   createParser,
@@ -326,6 +327,9 @@ export class Connection {
       return false
     }
     this.writeRaw(bytes)
+    if (this.broker.auditTraffic) {
+      this.broker.emit(messageDeliveredEvent(this.clientInfo as ClientInfo, message))
+    }
     return true
   }
 

@@ -2,10 +2,11 @@
  * The `phimq` command.
  */
 import { Command } from 'commander'
-import { pino } from 'pino'
 import { loadConfigFile } from '../config/load.js'
 import { PhimqError } from '../errors.js'
+import { createLogger } from '../monitor/logger.js'
 import { startServer } from '../server.js'
+import { registerAuditCommands } from './audit.js'
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -17,7 +18,10 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'configuration file', 'phimq.yaml')
     .action(async (opts: { config: string }) => {
       const loaded = loadConfigFile(opts.config)
-      const logger = pino({ level: loaded.config.log.level, base: { node: loaded.config.nodeId } })
+      const logger = createLogger({
+        level: loaded.config.log.level,
+        base: { node: loaded.config.nodeId },
+      })
       const server = await startServer(loaded, { logger })
       console.log(`phimq ready ${server.listeners.map((l) => l.url).join(' ')}`)
       const stop = (): void => {
@@ -26,6 +30,7 @@ export function buildProgram(): Command {
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
     })
+  registerAuditCommands(program)
   return program
 }
 

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { DEFAULT_LIMITS } from '../broker/limits.js'
+import { alertsSchema, auditSchema, metricsSchema } from './audit.js'
 
 export const ENVIRONMENTS = ['dev', 'test', 'prod'] as const
 
@@ -77,11 +78,7 @@ export const storeSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('memory') }),
 ])
 
-export const auditSchema = z.strictObject({
-  /** `memory` keeps events in the process (tests); `jsonl` appends to `path`. */
-  sink: z.enum(['memory', 'jsonl']).default('jsonl'),
-  path: z.string().min(1).default('audit.jsonl'),
-})
+export { auditSchema } from './audit.js'
 
 export const configSchema = z.strictObject({
   environment: z.enum(ENVIRONMENTS),
@@ -92,6 +89,8 @@ export const configSchema = z.strictObject({
   limits: limitsSchema.prefault({}),
   store: storeSchema.prefault({ type: 'memory' }),
   audit: auditSchema.prefault({}),
+  alerts: alertsSchema.prefault({}),
+  metrics: metricsSchema.prefault({}),
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
     .prefault({}),

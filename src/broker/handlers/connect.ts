@@ -132,6 +132,11 @@ async function decide(
         : SESSION_EXPIRY_NEVER_SECONDS
   conn.connectSessionExpiry = requestedExpiry
 
+  // No connection the audit trail cannot record (C25): fail closed.
+  if (!broker.acceptingWork()) {
+    refuse(conn, new Refused(ReasonCode.ServerUnavailable, 'phimq.audit-unavailable'))
+    return
+  }
   let verdict: Awaited<ReturnType<typeof broker.gate.authorizeConnect>>
   try {
     verdict = await broker.gate.authorizeConnect({

@@ -4,6 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { IPublishPacket } from 'mqtt-packet'
+import { publishAllowedEvent } from '../../audit/build.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import { checkTopicName } from '../../protocol/topic.js'
 import { readPublishUserProperties } from '../../protocol/utf8-fields.js'
@@ -55,6 +56,12 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
     return
   }
   message = verdict.message
+  // Nothing moves that the audit trail cannot record (C25).
+  if (!broker.acceptingWork()) {
+    refuse(conn, message, packetId, ReasonCode.UnspecifiedError, 'phimq.audit-unavailable')
+    return
+  }
+  if (broker.auditTraffic) broker.emit(publishAllowedEvent(conn.clientInfo!, message))
 
   // Step 5: retained, route, acknowledge once stored.
   const matched = broker.publish(message, conn.actor)

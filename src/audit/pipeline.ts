@@ -1,0 +1,163 @@
+/**
+ * Builds the audit sink chain from the config, for `src/server.ts`:
+ *
+ *   core -> AlertingAuditSink -> MetricsAuditSink -> SummarizingAuditSink -> base
+ *
+ * where base is the trail (default), a JSON lines file, or memory. Alerts
+ * and metrics sit outside the summarizer so they see every message.
+ */
+import { readFileSync } from 'node:fs'
+import { isAbsolute, resolve } from 'node:path'
+import type { Clock } from '../broker/clock.js'
+import { systemClock } from '../broker/clock.js'
+import type { Logger } from '../broker/logger.js'
+import { silentLogger } from '../broker/logger.js'
+import type { AuditExporterConfig } from '../config/audit.js'
+import type { Config } from '../config/schema.js'
+import { AuditExportError } from '../errors.js'
+import { AlertingAuditSink, type WatchedCertificate } from '../monitor/alerts.js'
+import { ClockJumpDetector } from '../monitor/clock-jump.js'
+import { type Metrics, MetricsAuditSink } from '../monitor/metrics.js'
+import { AlertWebhook } from '../monitor/webhook.js'
+import { type AuditExporter, FileExporter } from './exporters.js'
+import { isSinkHealthy } from './health.js'
+import { type AuditSink, JsonLinesAuditSink, MemoryAuditSink } from './sink.js'
+import { SummarizingAuditSink } from './summarize.js'
+import { SyslogTlsExporter } from './syslog-tls.js'
+import { TrailAuditSink } from './trail.js'
+
+export interface AuditPipelineOptions {
+  readonly config: Config
+  /** Absolute data directory (`LoadedConfig.dataDir`). */
+  readonly dataDir: string
+  readonly clock?: Clock | undefined
+  readonly logger?: Logger | undefined
+  /** When given, events are counted into it and it reports the trail's health. */
+  readonly metrics?: Metrics | undefined
+  /** Certificates the cert-expiry alert watches. */
+  readonly certificates?: (() => readonly WatchedCertificate[]) | undefined
+}
+
+export interface AuditPipeline {
+  /** The sink to hand to the broker. */
+  readonly sink: AuditSink
+  /** The trail, when `audit.sink` is `trail`. */
+  readonly trail: TrailAuditSink | undefined
+  /** The in-memory base sink, when `audit.sink` is `memory`. */
+  readonly memory: MemoryAuditSink | undefined
+  /**
+   * Back-pressure rule: false while the trail cannot write and
+   * `audit.onWriteFailure` is `refuse`. The broker must then refuse new
+   * connections (CONNACK 0x88 Server unavailable / 3.1.1 code 3) and
+   * publishes (0x80 / disconnect for QoS 0) until it is true again.
+   */
+  acceptingWork(): boolean
+  close(): Promise<void>
+}
+
+/** Build the sink chain described by `config.audit`, `alerts` and `metrics`. */
+export function createAuditPipeline(options: AuditPipelineOptions): AuditPipeline {
+  const { config, dataDir } = options
+  const clock = options.clock ?? systemClock
+  const logger = options.logger ?? silentLogger
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(dataDir, p))
+  const audit = config.audit
+
+  let trail: TrailAuditSink | undefined
+  let memory: MemoryAuditSink | undefined
+  let base: AuditSink
+  if (audit.sink === 'trail') {
+    trail = new TrailAuditSink({
+      dir: at(audit.trail.dir),
+      keyPath: at(audit.trail.keyFile),
+      nodeId: config.nodeId,
+      clock,
+      logger,
+      maxSegmentBytes: audit.trail.maxSegmentBytes,
+      rotateMinutes: audit.trail.rotateMinutes,
+      checkpointMinutes: audit.trail.checkpointMinutes,
+      retentionDays: audit.trail.retentionDays,
+      flushIntervalMs: audit.trail.flushIntervalMs,
+      maxBufferedBytes: audit.trail.maxBufferedBytes,
+      exporters: audit.exporters.map((e) => makeExporter(e, { at, clock, logger, config })),
+      onWrite: options.metrics ? (n, ms) => options.metrics?.observeAuditWrite(n, ms) : undefined,
+    })
+    base = trail
+  } else if (audit.sink === 'jsonl') {
+    // TODO(#6): exporters are fed by the trail only; the jsonl sink has none.
+    base = new JsonLinesAuditSink(at(audit.path), config.nodeId, clock)
+  } else {
+    memory = new MemoryAuditSink(config.nodeId, clock)
+    base = memory
+  }
+
+  let sink: AuditSink = new SummarizingAuditSink(base, { clock, mode: audit.traffic })
+  if (options.metrics) {
+    sink = new MetricsAuditSink(sink, options.metrics)
+    options.metrics.watchAuditSink(base)
+  }
+  let webhook: AlertWebhook | undefined
+  if (config.alerts.enabled) {
+    const { enabled: _enabled, webhook: hook, ...thresholds } = config.alerts
+    webhook =
+      hook &&
+      new AlertWebhook({
+        url: hook.url,
+        ca: hook.caFile === undefined ? undefined : readPem(at(hook.caFile)),
+        timeoutMs: hook.timeoutMs,
+        node: config.nodeId,
+        logger,
+        now: () => clock.now(),
+      })
+    sink = new AlertingAuditSink(sink, {
+      clock,
+      logger,
+      thresholds,
+      certificates: options.certificates,
+      onAlert: webhook && ((alert) => webhook?.send(alert)),
+    })
+  }
+
+  const detector = new ClockJumpDetector({ sink, clock, logger, limitMs: audit.clockJumpLimitMs })
+  detector.start()
+  const outer = sink
+  return {
+    sink: outer,
+    trail,
+    memory,
+    acceptingWork: () => audit.onWriteFailure === 'continue' || isSinkHealthy(outer),
+    close: async () => {
+      detector.stop()
+      await outer.close()
+      await webhook?.close()
+    },
+  }
+}
+
+function makeExporter(
+  e: AuditExporterConfig,
+  ctx: { at: (p: string) => string; clock: Clock; logger: Logger; config: Config },
+): AuditExporter {
+  if (e.type === 'file')
+    return new FileExporter({ path: ctx.at(e.path), format: e.format, logger: ctx.logger })
+  const read = (p: string | undefined) => (p === undefined ? undefined : readPem(ctx.at(p)))
+  return new SyslogTlsExporter({
+    host: e.host,
+    port: e.port,
+    ca: readPem(ctx.at(e.caFile)),
+    servername: e.servername,
+    cert: read(e.certFile),
+    key: read(e.keyFile),
+    format: { hostname: e.hostname ?? ctx.config.nodeId, message: e.message },
+    clock: ctx.clock,
+    logger: ctx.logger,
+  })
+}
+
+function readPem(path: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    throw new AuditExportError(`cannot read certificate file ${path}`, { cause: err })
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * `phimq audit verify` and `phimq audit search` (C27). They read a trail
+ * directory offline; neither writes to it.
+ */
+import { createPublicKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { Command } from 'commander'
+import { type SearchQuery, searchTrail } from '../audit/search.js'
+import { verifyTrail } from '../audit/verify.js'
+
+/** Where the commands write; tests pass their own. */
+export interface AuditCliIo {
+  out(line: string): void
+  err(line: string): void
+  /** Set the process exit code (non-zero on a broken trail or bad input). */
+  exit(code: number): void
+}
+
+const processIo: AuditCliIo = {
+  out: (line) => console.log(line),
+  err: (line) => console.error(line),
+  exit: (code) => {
+    process.exitCode = code
+  },
+}
+
+/** Add the `audit` command group to the `phimq` program. */
+export function registerAuditCommands(program: Command, io: AuditCliIo = processIo): Command {
+  const audit = program.command('audit').description('check and search the audit trail')
+
+  audit
+    .command('verify')
+    .description('check hash chain and checkpoint signatures; name the first broken record')
+    .requiredOption('--dir <dir>', 'audit trail directory')
+    .option('--key <pem>', 'trusted public key (default: the copies in --dir)')
+    .option('--json', 'print the report as JSON')
+    .action((opts: { dir: string; key?: string; json?: boolean }) => {
+      runVerify(opts, io)
+    })
+
+  audit
+    .command('search')
+    .description('print records by time, type, client and topic filter')
+    .requiredOption('--dir <dir>', 'audit trail directory')
+    .option('--from <time>', 'RFC 3339 time, inclusive')
+    .option('--to <time>', 'RFC 3339 time, exclusive')
+    .option('--type <types>', 'event types, comma separated; `retained.*` matches a prefix')
+    .option('--client <id>', 'client id or identity id')
+    .option('--topic <filter>', 'MQTT topic filter, e.g. clinic-a/+/vitals/#')
+    .option('--json', 'one JSON record per line')
+    .action((opts: SearchOptions) => {
+      runSearch(opts, io)
+    })
+
+  return audit
+}
+
+function runVerify(opts: { dir: string; key?: string; json?: boolean }, io: AuditCliIo): void {
+  const publicKeys = opts.key ? [createPublicKey(readFileSync(opts.key, 'utf8'))] : undefined
+  const report = verifyTrail({ dir: opts.dir, publicKeys })
+  if (opts.json) io.out(JSON.stringify(report))
+  else if (report.ok) {
+    io.out(
+      `audit trail ok: ${report.segments} segments, ${report.records} records, ` +
+        `${report.checkpoints} checkpoints, keys ${report.keyIds.join(', ') || 'none'}`,
+    )
+    for (const w of report.warnings) io.out(`warning: ${w}`)
+  } else {
+    const b = report.firstBroken
+    const seq = b?.seq === undefined ? '' : ` (seq ${b.seq})`
+    io.err(`audit trail broken at ${b?.segment} record ${b?.index}${seq}: ${b?.problem}`)
+    if (report.problems.length > 1) io.err(`${report.problems.length - 1} further problem(s)`)
+  }
+  if (report.segments === 0) io.err(`no audit segments in ${opts.dir}`)
+  if (!report.ok || report.segments === 0) io.exit(1)
+}
+
+interface SearchOptions {
+  dir: string
+  from?: string
+  to?: string
+  type?: string
+  client?: string
+  topic?: string
+  json?: boolean
+}
+
+function runSearch(opts: SearchOptions, io: AuditCliIo): void {
+  const from = parseTime(opts.from)
+  const to = parseTime(opts.to)
+  if (Number.isNaN(from) || Number.isNaN(to)) {
+    io.err('--from and --to take RFC 3339 times, e.g. 2026-06-01T12:00:00Z')
+    io.exit(2)
+    return
+  }
+  const query: SearchQuery = {
+    from,
+    to,
+    types: opts.type?.split(',').map((t) => t.trim()),
+    client: opts.client,
+    topic: opts.topic,
+  }
+  let count = 0
+  for (const hit of searchTrail(opts.dir, query)) {
+    count++
+    if (opts.json) io.out(JSON.stringify(hit.record))
+    else io.out(describe(hit.record))
+  }
+  if (!opts.json) io.out(`${count} record(s)`)
+}
+
+function parseTime(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : Date.parse(text)
+}
+
+/** One short line per record: time, type, client, topic or filter. */
+function describe(record: Readonly<Record<string, unknown>>): string {
+  const actor = record.actor as { clientId?: unknown } | undefined
+  const client = actor?.clientId ?? record.clientId ?? record.remoteAddress ?? '-'
+  const topic = record.topic ?? record.filter ?? '-'
+  return [record.time, record.type, client, topic].map(String).join(' ')
+}

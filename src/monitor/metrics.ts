@@ -1,0 +1,277 @@
+/**
+ * Prometheus metrics (prom-client): names `phimq_*` in base units, `_total`
+ * on counters. Labels are small fixed sets (listener name, QoS, action,
+ * rule name, certificate name): never a client id or pseudonym.
+ *
+ * Most counts come from audit events through `MetricsAuditSink`; the few
+ * facts that are not audit events (queue depth, inflight, store latency)
+ * are set by the core through the methods below.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { AuditEvent } from '../audit/events.js'
+import { isSinkHealthy } from '../audit/health.js'
+import type { AuditSink } from '../audit/sink.js'
+
+/** Label values outside this shape become `other`: ids never slip in as labels. */
+const SAFE_LABEL = /^[a-z0-9][a-z0-9._-]{0,63}$/i
+
+function label(value: string): string {
+  return SAFE_LABEL.test(value) ? value : 'other'
+}
+
+function qosLabel(qos: number): string {
+  return qos === 1 || qos === 2 ? String(qos) : '0'
+}
+
+/** Seconds buckets for write latencies: 0.1 ms to 2.5 s. */
+const LATENCY_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5]
+
+export interface MetricsOptions {
+  /** Also export Node process metrics as `phimq_process_*` and `phimq_nodejs_*`. Default true. */
+  readonly processMetrics?: boolean | undefined
+}
+
+/** The broker's metrics, on their own registry. */
+export class Metrics {
+  readonly registry = new Registry()
+  readonly #connections: Gauge
+  readonly #connectionsTotal: Counter
+  readonly #messagesIn: Counter
+  readonly #messagesOut: Counter
+  readonly #bytesIn: Counter
+  readonly #bytesOut: Counter
+  readonly #denials: Counter
+  readonly #queued: Gauge
+  readonly #inflight: Gauge
+  readonly #storeLatency: Histogram
+  readonly #auditLatency: Histogram
+  readonly #auditRecords: Counter
+  readonly #auditHealthy: Gauge
+  readonly #certExpiry: Gauge
+  readonly #alerts: Counter
+  #auditSink: AuditSink | undefined
+
+  constructor(options: MetricsOptions = {}) {
+    const registers = [this.registry]
+    this.#connections = new Gauge({
+      name: 'phimq_connections',
+      help: 'Open client connections',
+      labelNames: ['listener'],
+      registers,
+    })
+    this.#connectionsTotal = new Counter({
+      name: 'phimq_connections_total',
+      help: 'CONNECT attempts by listener and result (accepted, refused)',
+      labelNames: ['listener', 'result'],
+      registers,
+    })
+    this.#messagesIn = new Counter({
+      name: 'phimq_messages_received_total',
+      help: 'PUBLISH packets accepted from clients, by QoS',
+      labelNames: ['qos'],
+      registers,
+    })
+    this.#messagesOut = new Counter({
+      name: 'phimq_messages_sent_total',
+      help: 'PUBLISH packets delivered to subscribers, by QoS',
+      labelNames: ['qos'],
+      registers,
+    })
+    this.#bytesIn = new Counter({
+      name: 'phimq_received_payload_bytes_total',
+      help: 'Payload bytes accepted from clients',
+      registers,
+    })
+    this.#bytesOut = new Counter({
+      name: 'phimq_sent_payload_bytes_total',
+      help: 'Payload bytes delivered to subscribers',
+      registers,
+    })
+    this.#denials = new Counter({
+      name: 'phimq_denials_total',
+      help: 'Refusals by action (connect, publish, subscribe, will) and rule',
+      labelNames: ['action', 'reason'],
+      registers,
+    })
+    this.#queued = new Gauge({
+      name: 'phimq_queued_messages',
+      help: 'Messages waiting in offline queues, all sessions',
+      registers,
+    })
+    this.#inflight = new Gauge({
+      name: 'phimq_inflight_messages',
+      help: 'QoS 1 and 2 messages sent and not yet acknowledged, all sessions',
+      registers,
+    })
+    this.#storeLatency = new Histogram({
+      name: 'phimq_store_write_duration_seconds',
+      help: 'Time from a store write to its commit',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    this.#auditLatency = new Histogram({
+      name: 'phimq_audit_write_duration_seconds',
+      help: 'Time to write one batch of audit records to disk',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    this.#auditRecords = new Counter({
+      name: 'phimq_audit_records_written_total',
+      help: 'Audit records written to the trail',
+      registers,
+    })
+    this.#auditHealthy = new Gauge({
+      name: 'phimq_audit_healthy',
+      help: '1 while the audit trail can write, 0 while the broker refuses new work',
+      registers,
+      collect: () => {
+        if (this.#auditSink) this.#auditHealthy.set(isSinkHealthy(this.#auditSink) ? 1 : 0)
+      },
+    })
+    this.#certExpiry = new Gauge({
+      name: 'phimq_certificate_expiry_timestamp_seconds',
+      help: 'Expiry of the broker certificates, by configured name',
+      labelNames: ['name'],
+      registers,
+    })
+    this.#alerts = new Counter({
+      name: 'phimq_alerts_total',
+      help: 'Alerts raised, by rule',
+      labelNames: ['rule'],
+      registers,
+    })
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'phimq_' })
+    }
+  }
+
+  /** Report the health of this sink as `phimq_audit_healthy`. */
+  watchAuditSink(sink: AuditSink): void {
+    this.#auditSink = sink
+  }
+
+  connectionOpened(listener: string): void {
+    this.#connections.inc({ listener: label(listener) })
+    this.#connectionsTotal.inc({ listener: label(listener), result: 'accepted' })
+  }
+
+  connectionClosed(listener: string): void {
+    this.#connections.dec({ listener: label(listener) })
+  }
+
+  connectionRefused(listener: string, rule: string): void {
+    this.#connectionsTotal.inc({ listener: label(listener), result: 'refused' })
+    this.denied('connect', rule)
+  }
+
+  messageReceived(qos: number, bytes: number): void {
+    this.#messagesIn.inc({ qos: qosLabel(qos) })
+    this.#bytesIn.inc(bytes)
+  }
+
+  messageSent(qos: number, bytes: number): void {
+    this.#messagesOut.inc({ qos: qosLabel(qos) })
+    this.#bytesOut.inc(bytes)
+  }
+
+  denied(action: 'connect' | 'publish' | 'subscribe' | 'will', rule: string): void {
+    this.#denials.inc({ action, reason: label(rule) })
+  }
+
+  setQueuedMessages(count: number): void {
+    this.#queued.set(count)
+  }
+
+  setInflightMessages(count: number): void {
+    this.#inflight.set(count)
+  }
+
+  observeStoreWrite(seconds: number): void {
+    this.#storeLatency.observe(seconds)
+  }
+
+  /** Matches `TrailOptions.onWrite`: records in the batch and milliseconds. */
+  observeAuditWrite(records: number, ms: number): void {
+    this.#auditLatency.observe(ms / 1000)
+    this.#auditRecords.inc(records)
+  }
+
+  setCertificateExpiry(name: string, notAfterMs: number): void {
+    this.#certExpiry.set({ name: label(name) }, Math.floor(notAfterMs / 1000))
+  }
+
+  alertRaised(rule: string): void {
+    this.#alerts.inc({ rule: label(rule) })
+  }
+
+  /** The text exposition format, for `/metrics`. */
+  render(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+}
+
+/**
+ * An `AuditSink` wrapper that counts events into `Metrics` and passes them
+ * on. Place it outside `SummarizingAuditSink` so it sees every message.
+ */
+export class MetricsAuditSink implements AuditSink {
+  readonly #inner: AuditSink
+  readonly #metrics: Metrics
+
+  constructor(inner: AuditSink, metrics: Metrics) {
+    this.#inner = inner
+    this.#metrics = metrics
+  }
+
+  healthy(): boolean {
+    return isSinkHealthy(this.#inner)
+  }
+
+  emit(event: AuditEvent): void {
+    this.#inner.emit(event)
+    this.#count(event)
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close()
+  }
+
+  #count(event: AuditEvent): void {
+    const m = this.#metrics
+    switch (event.type) {
+      case 'client.connected':
+        m.connectionOpened(event.actor.listener)
+        return
+      case 'client.disconnected':
+        m.connectionClosed(event.actor.listener)
+        return
+      case 'connect.refused':
+        m.connectionRefused(event.listener, event.rule)
+        return
+      case 'publish.allowed':
+        m.messageReceived(event.qos, event.bytes)
+        return
+      case 'message.delivered':
+        m.messageSent(event.qos, event.bytes)
+        return
+      case 'publish.denied':
+        m.denied('publish', event.rule)
+        return
+      case 'subscribe.denied':
+        m.denied('subscribe', event.rule)
+        return
+      case 'will.denied':
+        m.denied('will', event.rule)
+        return
+      case 'alert.raised':
+        m.alertRaised(event.rule)
+        return
+      default:
+        return
+    }
+  }
+}

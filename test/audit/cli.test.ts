@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, it } from 'node:test'
+import { Command } from 'commander'
+import type { AuditEvent } from '../../src/audit/events.js'
+import { topicFilterMatches } from '../../src/audit/search.js'
+import { TrailAuditSink } from '../../src/audit/trail.js'
+import { ManualClock } from '../../src/broker/clock.js'
+import { registerAuditCommands } from '../../src/cli/audit.js'
+import { actor, denied, tempDir } from './helpers.js'
+
+let dir: string
+let cleanup: () => void
+
+async function run(...args: string[]): Promise<{ out: string[]; err: string[]; code: number }> {
+  const out: string[] = []
+  const err: string[] = []
+  let code = 0
+  const program = new Command('phimq').exitOverride()
+  registerAuditCommands(program, {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    exit: (c) => {
+      code = c
+    },
+  })
+  await program.parseAsync(['node', 'phimq', ...args])
+  return { out, err, code }
+}
+
+async function writeTrail(): Promise<string> {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 12, 0, 0))
+  const trailDir = join(dir, 'audit')
+  const sink = new TrailAuditSink({
+    dir: trailDir,
+    keyPath: join(dir, 'key.pem'),
+    nodeId: 'n1',
+    clock,
+  })
+  const sub: AuditEvent = {
+    type: 'subscribe.denied',
+    actor: actor('monitor-9', 'clinic-b'),
+    filter: '#',
+    reasonCode: 0x87,
+    rule: 'policy.wildcard',
+  }
+  sink.emit(denied(1, 'sensor-1'))
+  clock.advance(60_000)
+  sink.emit(denied(2, 'sensor-2'))
+  clock.advance(60_000)
+  sink.emit(sub)
+  sink.emit({ type: 'retained.cleared', actor: actor(), topic: 'clinic-a/beds/4' })
+  await sink.close()
+  return trailDir
+}
+
+describe('phimq audit CLI (C27)', () => {
+  beforeEach(() => {
+    ;({ dir, cleanup } = tempDir())
+  })
+  afterEach(() => cleanup())
+
+  it('verify reports ok and exits 0 on an intact trail', async () => {
+    const trailDir = await writeTrail()
+    const r = await run('audit', 'verify', '--dir', trailDir)
+    assert.equal(r.code, 0)
+    assert.match(r.out[0] ?? '', /^audit trail ok: 1 segments/)
+  })
+
+  it('verify names the record whose byte was edited and exits non-zero', async () => {
+    const trailDir = await writeTrail()
+    const path = join(trailDir, 'audit-00000001.jsonl')
+    const bytes = readFileSync(path)
+    const lines = bytes.toString('utf8').split('\n')
+    // Flip one byte inside record 2 (the second denial).
+    const offset = lines.slice(0, 2).reduce((n, l) => n + l.length + 1, 0) + 40
+    bytes[offset] = (bytes[offset] as number) ^ 0x01
+    writeFileSync(path, bytes)
+
+    const r = await run('audit', 'verify', '--dir', trailDir)
+    assert.equal(r.code, 1)
+    assert.match(r.err[0] ?? '', /broken at audit-00000001\.jsonl record 2\b/)
+  })
+
+  it('verify with a stranger trusted key rejects the checkpoints', async () => {
+    const trailDir = await writeTrail()
+    const { generateKeyPairSync } = await import('node:crypto')
+    const { publicKey } = generateKeyPairSync('ed25519')
+    const keyPath = join(dir, 'other.pub.pem')
+    writeFileSync(keyPath, publicKey.export({ type: 'spki', format: 'pem' }))
+    const r = await run('audit', 'verify', '--dir', trailDir, '--key', keyPath)
+    assert.equal(r.code, 1)
+    assert.match(r.err[0] ?? '', /unknown key/)
+  })
+
+  it('search filters by time, type, client and topic filter, with --json', async () => {
+    const trailDir = await writeTrail()
+    const byTopic = await run('audit', 'search', '--dir', trailDir, '--topic', 'clinic-a/ward/+')
+    assert.equal(byTopic.out.at(-1), '2 record(s)')
+
+    const byClient = await run(
+      'audit',
+      'search',
+      '--dir',
+      trailDir,
+      '--client',
+      'sensor-2',
+      '--json',
+    )
+    assert.equal(byClient.out.length, 1)
+    const rec = JSON.parse(byClient.out[0] as string) as { topic: string }
+    assert.equal(rec.topic, 'clinic-a/ward/2')
+
+    const byTime = await run(
+      'audit',
+      'search',
+      '--dir',
+      trailDir,
+      '--from',
+      '2026-06-01T12:01:00Z',
+      '--to',
+      '2026-06-01T12:02:00Z',
+      '--type',
+      'publish.denied',
+    )
+    assert.equal(byTime.out.at(-1), '1 record(s)')
+    assert.match(byTime.out[0] ?? '', /12:01:00.000Z publish.denied sensor-2 clinic-a\/ward\/2/)
+
+    const byPrefix = await run(
+      'audit',
+      'search',
+      '--dir',
+      trailDir,
+      '--type',
+      'retained.*,subscribe.denied',
+    )
+    assert.equal(byPrefix.out.at(-1), '2 record(s)')
+  })
+
+  it('search refuses a malformed time with exit code 2', async () => {
+    const trailDir = await writeTrail()
+    const r = await run('audit', 'search', '--dir', trailDir, '--from', 'yesterday')
+    assert.equal(r.code, 2)
+  })
+
+  it('every read of the trail is itself recorded, by an auditor role with MFA (C27)', {
+    skip: 'today `phimq audit` reads the directory offline and records nothing (#6)',
+  }, () => {})
+
+  it('topic filters follow MQTT matching rules [MQTT-4.7.1-2] [MQTT-4.7.2-1]', () => {
+    assert.equal(topicFilterMatches('a/#', 'a'), true)
+    assert.equal(topicFilterMatches('a/+/c', 'a/b/c'), true)
+    assert.equal(topicFilterMatches('a/+', 'a/b/c'), false)
+    assert.equal(topicFilterMatches('#', '$SYS/x'), false)
+    assert.equal(topicFilterMatches('+/x', '$SYS/x'), false)
+    assert.equal(topicFilterMatches('a/b', 'a/b/c'), false)
+  })
+})
