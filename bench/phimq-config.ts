@@ -36,13 +36,18 @@ export function benchConfig(o: PhimqBenchOptions): Record<string, unknown> {
           // ... and 5,000 connections come from 127.0.0.1 within seconds.
           limits: { connectionsPerAddress: 1_000_000 },
         }
+  const bare = o.variant === 'bare'
   return {
     // plaintext is allowed only in dev (C05); as shipped we run as production
-    environment: o.variant === 'shipped' && o.listener === 'mtls' ? 'prod' : 'dev',
+    environment: !bare && o.listener === 'mtls' ? 'prod' : 'dev',
     nodeId: `bench-${o.variant}`,
     dataDir: join(o.dir, 'data'),
     listeners: [listener],
-    audit: { sink: 'jsonl', path: join(o.dir, 'audit.jsonl') },
+    // as shipped: the signed, hash-chained audit trail (the default); bare: plain JSON lines
+    ...(bare ? { audit: { sink: 'jsonl', path: join(o.dir, 'audit.jsonl') } } : {}),
+    alerts: { enabled: !bare },
+    // port 0: never collide with a real broker's operations port on the same host
+    metrics: bare ? { enabled: false } : { port: 0 },
     log: { level: 'warn' },
   }
 }

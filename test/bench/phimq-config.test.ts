@@ -24,10 +24,12 @@ describe('bench phimq config', () => {
     )
   })
 
-  it('bare phimq keeps its audit trail in the run folder', () => {
+  it('bare phimq writes plain audit lines in the run folder, without alerts or metrics', () => {
     const { config } = parseConfig(stringify(benchConfig(base)))
     assert.equal(config.audit.sink, 'jsonl')
     assert.equal(config.audit.path, '/tmp/bench-run/audit.jsonl')
+    assert.equal(config.alerts.enabled, false)
+    assert.equal(config.metrics.enabled, false)
   })
 
   it('phimq as shipped runs in prod with one mutual-TLS listener (C05, C09)', (t) => {
@@ -44,6 +46,9 @@ describe('bench phimq config', () => {
       throw err
     }
     assert.equal(loaded.config.environment, 'prod')
+    assert.equal(loaded.config.audit.sink, 'trail')
+    assert.equal(loaded.config.alerts.enabled, true)
+    assert.equal(loaded.config.metrics.enabled, true)
     assert.deepEqual(
       loaded.config.listeners.map((l) => l.type),
       ['mqtts'],
