@@ -66,3 +66,13 @@ export class AuditKeyError extends PhimqError {
 export class AuditExportError extends PhimqError {
   override readonly code = 'PHIMQ_EXPORT_FAILED'
 }
+
+/** The topic policy cannot be built: a rule, class, guard or key is wrong. */
+export class PolicyInvalidError extends PhimqError {
+  override readonly code = 'PHIMQ_POLICY_INVALID'
+}
+
+/** A pseudonym key is missing, unreadable or too short. */
+export class PseudonymKeyError extends PhimqError {
+  override readonly code = 'PHIMQ_PSEUDONYM_KEY'
+}

@@ -143,6 +143,27 @@ export type AuditEvent =
       /** Records refused because the memory buffer was full meanwhile. */
       lostRecords: number
     })
+  /** A client reached for another tenant's topics (C18); refused, raises an alert. */
+  | (Base<'tenant.cross-tenant'> & {
+      actor: Actor
+      /** `connect` (will), `publish` or `subscribe`. */
+      op: string
+      /** Topic or filter, masked by the PHI detectors. */
+      topic: string
+      rule: string
+      severity: 'high'
+    })
+  /** A new topic policy is in force (C15). */
+  | (Base<'policy.reloaded'> & {
+      version: number
+      /** Names of rules, classes and key tenants added, removed or changed. */
+      changes: Record<string, string[]>
+    })
+  /** A policy reload failed validation; the old policy stays in force. */
+  | (Base<'policy.reload-refused'> & {
+      /** Why, one line per problem; config paths, never topic values unmasked. */
+      problems: string[]
+    })
 
 export type AuditEventType = AuditEvent['type']
 

@@ -62,6 +62,13 @@ export interface Gate {
   authorizeSubscribe(client: ClientInfo, request: SubscribeRequest): SubscribeVerdict
   /** Each delivery to a subscriber, including retained and queued messages. */
   authorizeDelivery(client: ClientInfo, message: Message): boolean
+  /**
+   * The topic (or filter) as it may appear in logs and audit events: levels
+   * a PHI detector flags replaced by `***` (C21, C26). Absent = unchanged.
+   */
+  maskTopic?(topic: string): string
+  /** The client id as it may appear in logs and audit events (C26). */
+  maskClientId?(clientId: string): string
 }
 
 /** Lets everything through: for development and protocol tests only. */

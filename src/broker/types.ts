@@ -50,4 +50,10 @@ export interface Message {
   willExpirySeconds?: number | undefined
   /** Client id of the publisher, for No Local; absent for broker-made messages. */
   origin?: string | undefined
+  /**
+   * The publisher's identity, stamped by the gate on accepted messages, so a
+   * retained message can be withdrawn once its source loses the right to
+   * publish there (C15). Stores that persist retained messages keep it.
+   */
+  originIdentity?: Identity | undefined
 }

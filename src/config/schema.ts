@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import { DEFAULT_LIMITS } from '../broker/limits.js'
 import { alertsSchema, auditSchema, metricsSchema } from './audit.js'
+import { policySchema } from './policy.js'
 
 export const ENVIRONMENTS = ['dev', 'test', 'prod'] as const
 
@@ -91,6 +92,7 @@ export const configSchema = z.strictObject({
   audit: auditSchema.prefault({}),
   alerts: alertsSchema.prefault({}),
   metrics: metricsSchema.prefault({}),
+  policy: policySchema.optional(),
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
     .prefault({}),
