@@ -36,6 +36,9 @@ export function benchConfig(o: PhimqBenchOptions): Record<string, unknown> {
           // ... and 5,000 connections come from 127.0.0.1 within seconds.
           limits: { connectionsPerAddress: 1_000_000 },
         }
+  // TODO(#7): when src/server.ts builds the policy gate, give the shipped row a `policy`
+  // section (a rule for role `device` of tenant `bench-tenant`, a binary PHI class for the
+  // bench topics) and prefix the generator's topics with the tenant (tenancy mode `prefix`).
   const bare = o.variant === 'bare'
   return {
     // plaintext is allowed only in dev (C05); as shipped we run as production
