@@ -52,6 +52,16 @@ export class StoreError extends PhimqError {
   override readonly code = 'PHIMQ_STORE_FAILED'
 }
 
+/** The store's master key is missing, malformed, or does not open the stored data keys. */
+export class MasterKeyError extends PhimqError {
+  override readonly code = 'PHIMQ_MASTER_KEY_INVALID'
+}
+
+/** The store's database is held by another process (a running broker). */
+export class StoreBusyError extends PhimqError {
+  override readonly code = 'PHIMQ_STORE_BUSY'
+}
+
 /** The audit trail could not write; the broker should refuse new work (C27). */
 export class AuditWriteError extends PhimqError {
   override readonly code = 'PHIMQ_AUDIT_WRITE_FAILED'

@@ -4,12 +4,15 @@
 import { type AuditPipeline, createAuditPipeline } from './audit/pipeline.js'
 import type { AuditSink } from './audit/sink.js'
 import { Broker } from './broker/broker.js'
+import type { Gate } from './broker/gate.js'
 import type { Logger } from './broker/logger.js'
 import { silentLogger } from './broker/logger.js'
-import type { LoadedConfig } from './config/load.js'
+import { type LoadedConfig, loadConfigFile } from './config/load.js'
 import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
+import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
 import { MemoryStore } from './store/memory-store.js'
+import { sqliteStoreFromConfig } from './store/sqlite-from-config.js'
 import type { Store } from './store/store.js'
 import { type RunningListener, startTcpListener } from './transport/tcp-listener.js'
 
@@ -22,15 +25,23 @@ export interface ServerOptions {
 export interface RunningServer {
   readonly broker: Broker
   readonly listeners: readonly RunningListener[]
+  /**
+   * Re-read the config file and swap in its `policy` section (SIGHUP). An
+   * invalid file changes nothing and says why; after a change every stored
+   * subscription and waiting message is checked again.
+   */
+  reloadPolicy(): { ok: true; changed: boolean } | { ok: false; errors: string[] }
   /** The Prometheus endpoint, when metrics are on. */
   readonly metricsUrl?: string | undefined
   close(): Promise<void>
 }
 
-function buildStore(loaded: LoadedConfig): Store {
+function buildStore(loaded: LoadedConfig, logger: Logger): Store {
   switch (loaded.config.store.type) {
     case 'memory':
       return new MemoryStore()
+    case 'sqlite':
+      return sqliteStoreFromConfig(loaded, { logger })
   }
 }
 
@@ -49,9 +60,12 @@ export async function startServer(
     ? undefined
     : createAuditPipeline({ config, dataDir: loaded.dataDir, logger: log, metrics })
   const audit = options.audit ?? (pipeline as AuditPipeline).sink
+  // The policy gate: allow-all only in dev without a policy section; refused elsewhere.
+  const gate = createPolicyGate(loaded, { audit })
   const broker = new Broker({
     nodeId: config.nodeId,
-    store: buildStore(loaded),
+    gate,
+    store: buildStore(loaded, log),
     audit,
     logger: log,
     limits: config.limits,
@@ -84,6 +98,27 @@ export async function startServer(
     broker,
     listeners,
     metricsUrl: metricsServer?.url,
+    reloadPolicy: () => reloadPolicy(loaded, gate, broker),
     close: stopAll,
   }
+}
+
+function reloadPolicy(
+  loaded: LoadedConfig,
+  gate: Gate,
+  broker: Broker,
+): { ok: true; changed: boolean } | { ok: false; errors: string[] } {
+  if (!(gate instanceof PolicyGate)) {
+    return { ok: false, errors: ['no policy section was loaded at start; restart to add one'] }
+  }
+  let next: LoadedConfig
+  try {
+    next = loadConfigFile(loaded.source)
+  } catch (err) {
+    return { ok: false, errors: [err instanceof Error ? err.message : 'config unreadable'] }
+  }
+  const result = gate.reload(next.config.policy)
+  if (!result.ok) return { ok: false, errors: result.errors }
+  if (result.changes.changed) broker.reevaluateSessions('policy.reloaded')
+  return { ok: true, changed: result.changes.changed }
 }

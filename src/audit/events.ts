@@ -75,6 +75,17 @@ export type AuditEvent =
     })
   | (Base<'will.published'> & { clientId: string; topic: string })
   | (Base<'will.denied'> & { clientId: string; topic: string; rule: string })
+  /** A tenant's data keys were destroyed (crypto-erase); `tenant` absent = the default key. */
+  | (Base<'store.tenant-erased'> & {
+      tenant?: string | undefined
+      keys: number
+      records: number
+      sessions: number
+    })
+  | (Base<'store.key-rotated'> & { tenant?: string | undefined; keyId: number })
+  /** Master key ids are fingerprints, never key material. */
+  | (Base<'store.master-key-rotated'> & { from: string; to: string; keys: number })
+  | (Base<'store.reencrypted'> & { records: number; dropped: number; deletedKeys: number[] })
   /** One allowed inbound PUBLISH (per-message mode); the payload only as a length. */
   | (Base<'publish.allowed'> & {
       actor: Actor
@@ -163,6 +174,18 @@ export type AuditEvent =
   | (Base<'policy.reload-refused'> & {
       /** Why, one line per problem; config paths, never topic values unmasked. */
       problems: string[]
+    })
+
+  /** A stored subscription the gate no longer allows, removed (or its QoS lowered). */
+  | (Base<'subscription.revoked'> & {
+      clientId: string
+      /** Masked by the PHI detectors. */
+      filter: string
+      /** The QoS it keeps, or absent when removed. */
+      loweredTo?: number | undefined
+      rule: string
+      /** What prompted the check: `policy.reloaded`, `session.resumed`. */
+      cause: string
     })
 
 export type AuditEventType = AuditEvent['type']

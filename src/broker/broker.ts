@@ -195,6 +195,8 @@ export class Broker implements BrokerHandle {
     }
     session.expiryTimer?.cancel()
     session.expiryTimer = undefined
+    // Rights may have changed while the session was away (issue #4).
+    if (sessionPresent) this.#reevaluate(session, 'session.resumed')
     session.connection = conn
     session.clientInfo = info
     session.protocolVersion = conn.version
@@ -306,14 +308,22 @@ export class Broker implements BrokerHandle {
   /** Send a will, asking the gate again: rights may have changed since CONNECT. */
   #publishWill(clientId: string, stored: Message, client: ClientInfo): void {
     const now = this.clock.now()
-    const { willExpirySeconds, ...will } = stored
+    // The expiry a gate set at CONNECT does not count: a will's lifetime
+    // starts when it is sent [MQTT-3.1.3-9 note].
+    const { willExpirySeconds, expiresAt: _atConnect, ...rest } = stored
+    const will: Message = rest
     if (willExpirySeconds !== undefined) will.expiresAt = now + willExpirySeconds * 1000
     const verdict = this.gate.authorizePublish(client, will)
     if (!verdict.allow) {
-      this.emit({ type: 'will.denied', clientId, topic: will.topic, rule: verdict.rule })
+      this.emit({
+        type: 'will.denied',
+        clientId,
+        topic: this.maskTopic(will.topic),
+        rule: verdict.rule,
+      })
       return
     }
-    this.emit({ type: 'will.published', clientId, topic: verdict.message.topic })
+    this.emit({ type: 'will.published', clientId, topic: this.maskTopic(verdict.message.topic) })
     this.publish(verdict.message, undefined)
   }
 
@@ -519,9 +529,85 @@ export class Broker implements BrokerHandle {
     )
   }
 
+  /**
+   * Ask the gate again about every stored subscription and every message
+   * waiting for a client, after a policy change (issue #4, C15): what is no
+   * longer allowed goes, with one audit event each.
+   */
+  reevaluateSessions(cause: string): { subscriptionsRemoved: number; messagesDropped: number } {
+    const total = { subscriptionsRemoved: 0, messagesDropped: 0 }
+    for (const session of this.sessions.values()) {
+      const r = this.#reevaluate(session, cause)
+      total.subscriptionsRemoved += r.subscriptionsRemoved
+      total.messagesDropped += r.messagesDropped
+    }
+    return total
+  }
+
+  #reevaluate(
+    session: Session,
+    cause: string,
+  ): { subscriptionsRemoved: number; messagesDropped: number } {
+    let subscriptionsRemoved = 0
+    let messagesDropped = 0
+    const client = session.clientInfo
+    for (const [raw, sub] of [...session.subscriptions]) {
+      const verdict = this.gate.authorizeSubscribe(client, {
+        filter: sub.filter,
+        shareGroup: sub.shareGroup,
+        qos: sub.record.qos,
+      })
+      if (verdict.allow && verdict.maxQos >= sub.record.qos) continue
+      const filter = this.maskTopic(raw)
+      if (!verdict.allow) {
+        session.subscriptions.delete(raw)
+        this.tree.remove(sub.filter, session.clientId, sub.shareGroup)
+        if (session.stored) this.store.deleteSubscription(session.clientId, raw)
+        this.emit({
+          type: 'subscription.revoked',
+          clientId: session.clientId,
+          filter,
+          rule: verdict.rule,
+          cause,
+        })
+        subscriptionsRemoved++
+        continue
+      }
+      const record = { ...sub.record, qos: verdict.maxQos }
+      session.subscriptions.set(raw, { ...sub, record, grantedQos: verdict.maxQos })
+      this.tree.add(sub.filter, {
+        clientId: session.clientId,
+        record,
+        qos: verdict.maxQos,
+        shareGroup: sub.shareGroup,
+      })
+      if (session.stored) this.store.saveSubscription(session.clientId, record)
+      this.emit({
+        type: 'subscription.revoked',
+        clientId: session.clientId,
+        filter,
+        loweredTo: verdict.maxQos,
+        rule: 'policy.max-qos',
+        cause,
+      })
+    }
+    messagesDropped += session.dropDenied((message) => this.gate.authorizeDelivery(client, message))
+    return { subscriptionsRemoved, messagesDropped }
+  }
+
+  /** A topic as it may appear in audit events: PHI hits masked (C21, C26). */
+  maskTopic(topic: string): string {
+    return this.gate.maskTopic ? this.gate.maskTopic(topic) : topic
+  }
+
+  /** A client id not yet accepted, as it may appear in audit events (C26). */
+  maskClientId(clientId: string): string {
+    return this.gate.maskClientId ? this.gate.maskClientId(clientId) : clientId
+  }
+
   /** A message that will not reach a client: audited, never silently. */
   dropped(clientId: string, message: Message, reason: string): void {
-    this.emit({ type: 'message.dropped', clientId, topic: message.topic, reason })
+    this.emit({ type: 'message.dropped', clientId, topic: this.maskTopic(message.topic), reason })
   }
 
   /** Audit a refused CONNECT. */
@@ -530,7 +616,7 @@ export class Broker implements BrokerHandle {
       type: 'connect.refused',
       remoteAddress: conn.context.remoteAddress,
       listener: conn.context.listener,
-      clientId: conn.clientId || undefined,
+      clientId: conn.clientId ? this.maskClientId(conn.clientId) : undefined,
       reasonCode,
       rule,
     })
@@ -542,7 +628,7 @@ export class Broker implements BrokerHandle {
       type: 'protocol.violation',
       remoteAddress: conn.context.remoteAddress,
       listener: conn.context.listener,
-      clientId: conn.clientId || undefined,
+      clientId: conn.clientId ? this.maskClientId(conn.clientId) : undefined,
       reasonCode,
       rule,
     })

@@ -265,6 +265,39 @@ export class Session {
     }
   }
 
+  /**
+   * Drop queued messages, and inflight ones not yet released, that
+   * `allowed` now refuses; an inflight one is then not sent again on
+   * resumption. Returns how many went.
+   */
+  dropDenied(allowed: (message: Message) => boolean): number {
+    let dropped = 0
+    const keep: Outbound[] = []
+    for (const out of this.queue) {
+      if (allowed(out.message)) {
+        keep.push(out)
+        continue
+      }
+      this.queuedBytes -= out.message.payload.length + out.message.topic.length
+      this.#forget(out, 'denied')
+      dropped++
+    }
+    this.queue.length = 0
+    this.queue.push(...keep)
+    for (const out of [...this.inflight.values()]) {
+      if (out.state !== 'sent' || allowed(out.message)) continue
+      this.inflight.delete(out.packetId)
+      this.#forget(out, 'denied')
+      dropped++
+    }
+    return dropped
+  }
+
+  #forget(out: Outbound, reason: string): void {
+    if (this.stored) this.#engine.store.deleteMessage(this.clientId, out.seq)
+    this.#engine.dropped(this.clientId, out.message, reason)
+  }
+
   /** Forget outbound state (Clean Start, or the session ended). */
   clear(): void {
     this.inflight.clear()

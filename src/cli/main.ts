@@ -7,6 +7,7 @@ import { PhimqError } from '../errors.js'
 import { createLogger } from '../monitor/logger.js'
 import { startServer } from '../server.js'
 import { registerAuditCommands } from './audit.js'
+import { registerPolicyCommands } from './policy.js'
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -27,10 +28,17 @@ export function buildProgram(): Command {
       const stop = (): void => {
         void server.close().then(() => process.exit(0))
       }
+      process.on('SIGHUP', () => {
+        const result = server.reloadPolicy()
+        if (result.ok)
+          logger.info({ event: 'policy.reload', changed: result.changed }, 'policy reloaded')
+        else logger.warn({ event: 'policy.reload', errors: result.errors }, 'policy reload refused')
+      })
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
     })
   registerAuditCommands(program)
+  registerPolicyCommands(program)
   return program
 }
 

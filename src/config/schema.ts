@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { DEFAULT_LIMITS } from '../broker/limits.js'
 import { alertsSchema, auditSchema, metricsSchema } from './audit.js'
 import { policySchema } from './policy.js'
+import { memoryStoreSchema, sqliteStoreSchema } from './store.js'
 
 export const ENVIRONMENTS = ['dev', 'test', 'prod'] as const
 
@@ -75,9 +76,7 @@ export const limitsSchema = z.strictObject({
     .default(DEFAULT_LIMITS.maxKeepAliveSeconds),
 })
 
-export const storeSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('memory') }),
-])
+export const storeSchema = z.discriminatedUnion('type', [memoryStoreSchema, sqliteStoreSchema])
 
 export { auditSchema } from './audit.js'
 

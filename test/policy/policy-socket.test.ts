@@ -16,6 +16,7 @@ import { collectFor, nextMessages } from '../helpers/broker.js'
 import { rpmPolicy, rpmPolicyInput, TEST_ENV } from './helpers.js'
 
 interface Harness {
+  broker: Broker
   gate: PolicyGate
   audit: MemoryAuditSink
   /** Connect with an identity; resolves on CONNACK, rejects with its reason code. */
@@ -41,6 +42,7 @@ async function startPolicyBroker(): Promise<Harness> {
   const clients: MqttClient[] = []
 
   return {
+    broker,
     gate,
     audit,
     async connect(identity, options = {}, binding) {
@@ -248,7 +250,29 @@ describe('PolicyGate in the broker over MQTT.js (C15–C18, C21–C24)', () => {
     assert.equal(h.gate.reload(rpmPolicyInput()).ok, true)
   })
 
-  it.skip('removes a stored subscription the new policy refuses, with one audit event each (C15) — today the core keeps it and the gate refuses each delivery; the lead wires re-evaluation after reload and on resume (issue #4)', () => {})
+  it('removes a stored subscription the new policy refuses, with one audit event (C15)', async () => {
+    const id = { ...clinician, id: 'app-12' }
+    const app = await h.connect(id)
+    await app.subscribeAsync('acme/rpm/dev-13/vitals/+', { qos: 1 })
+    const input = rpmPolicyInput()
+    input.rules = (input.rules as Array<{ name: string }>).filter((r) => r.name !== 'clinical-read')
+    assert.equal(h.gate.reload(input).ok, true)
+    const result = h.broker.reevaluateSessions('policy.reloaded')
+    assert.ok(result.subscriptionsRemoved >= 1)
+    assert.equal(h.broker.sessions.get('app-12')?.subscriptions.size, 0)
+    const revoked = h.audit.ofType('subscription.revoked').filter((e) => e.clientId === 'app-12')
+    assert.equal(revoked.length, 1)
+    assert.equal(revoked[0]?.cause, 'policy.reloaded')
+    assert.equal(h.gate.reload(rpmPolicyInput()).ok, true)
+  })
 
-  it.skip('masks PHI topics in the audit events the core writes (C21, C26) — today the core writes the raw topic; the lead wires gate.maskTopic (issue #4)', () => {})
+  it('masks PHI in the topics of the audit events the core writes (C21, C26)', async () => {
+    const dev = await h.connect({ ...device1, id: 'dev-14' })
+    const code = await pubackCode(dev, 'acme/rpm/123-45-6789/vitals/hr', { hr: 1 })
+    assert.notEqual(code, 0)
+    const denied = h.audit.ofType('publish.denied').filter((e) => e.actor.clientId === 'dev-14')
+    assert.equal(denied.length, 1)
+    assert.equal(denied[0]?.topic, 'acme/rpm/***/vitals/hr')
+    assert.equal(JSON.stringify(h.audit.events).includes('123-45-6789'), false)
+  })
 })

@@ -18,11 +18,7 @@ import { rpmPolicy, TEST_ENV } from './helpers.js'
 const LATER_MS = 25 * 3_600_000
 
 describe('will expiry across a long session (C24)', () => {
-  it('delivers a will sent 25 hours after CONNECT (default expiry counts from sending)', {
-    skip:
-      'today the will is dropped as expired: the core keeps the expiresAt the gate set at ' +
-      'CONNECT; fix in Broker #publishWill: drop expiresAt with willExpirySeconds (issue #4)',
-  }, async () => {
+  it('delivers a will sent 25 hours after CONNECT (default expiry counts from sending)', async () => {
     const clock = new ManualClock(Date.now())
     const audit = new MemoryAuditSink('test', clock)
     const gate = new PolicyGate({

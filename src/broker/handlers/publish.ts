@@ -179,7 +179,7 @@ function refuse(
   conn.broker.emit({
     type: 'publish.denied',
     actor: conn.actor,
-    topic: message.topic,
+    topic: conn.broker.maskTopic(message.topic),
     qos: message.qos,
     retain: message.retain,
     reasonCode: code,

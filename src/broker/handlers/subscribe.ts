@@ -114,7 +114,14 @@ function subscribeOne(
 }
 
 function deny(conn: Connection, filter: string, code: number, rule: string): number {
-  conn.broker.emit({ type: 'subscribe.denied', actor: conn.actor, filter, reasonCode: code, rule })
+  const masked = conn.broker.maskTopic(filter)
+  conn.broker.emit({
+    type: 'subscribe.denied',
+    actor: conn.actor,
+    filter: masked,
+    reasonCode: code,
+    rule,
+  })
   return code
 }
 
