@@ -36,6 +36,8 @@ export interface BrokerSpec {
   readonly description: string
   /** The listener of `native` workloads. */
   readonly native: Listener
+  /** Only these workloads run on it (others leave no row). */
+  readonly onlyWorkloads?: readonly string[]
   /** Why this broker cannot run at all (missing program), or null. */
   check(ctx: BenchContext): string | null
   /** Why it cannot serve this listener kind, or null. Call after `check`. */
@@ -175,15 +177,30 @@ export function probePhimq(ctx: BenchContext, variant: string): PhimqProbe | str
   }
 }
 
-function phimq(variant: 'bare' | 'shipped'): BrokerSpec {
+const PHIMQ_ROWS = {
+  shipped: {
+    name: 'phimq',
+    description: 'phimq as shipped: mTLS listener, every safeguard at its default',
+    native: 'mtls',
+  },
+  bare: {
+    name: 'phimq-bare',
+    description:
+      'phimq, bare: plain TCP listener in dev, memory store, safeguards off where allowed',
+    native: 'plain',
+  },
+  sqlite: {
+    name: 'phimq-sqlite',
+    description: 'phimq bare with the encrypted SQLite store (durability workload only)',
+    native: 'plain',
+    onlyWorkloads: ['durable-q1'],
+  },
+} as const
+
+function phimq(variant: keyof typeof PHIMQ_ROWS): BrokerSpec {
   let probe: PhimqProbe | null = null
   return {
-    name: variant === 'bare' ? 'phimq-bare' : 'phimq',
-    description:
-      variant === 'bare'
-        ? 'phimq, bare: plain TCP listener in dev, defaults for everything else'
-        : 'phimq as shipped: mTLS listener, every safeguard at its default',
-    native: variant === 'bare' ? 'plain' : 'mtls',
+    ...PHIMQ_ROWS[variant],
     check: (ctx) => {
       const p = probePhimq(ctx, variant)
       if (typeof p === 'string') return p
@@ -207,7 +224,13 @@ function phimq(variant: 'bare' | 'shipped'): BrokerSpec {
 }
 
 /** Every broker, in table order; Mosquitto is the reference. */
-export const BROKERS: readonly BrokerSpec[] = [phimq('shipped'), phimq('bare'), mosquitto, aedes]
+export const BROKERS: readonly BrokerSpec[] = [
+  phimq('shipped'),
+  phimq('bare'),
+  phimq('sqlite'),
+  mosquitto,
+  aedes,
+]
 
 /** Look brokers up by name; throws naming the unknown ones. */
 export function selectBrokers(names: readonly string[] | null): BrokerSpec[] {

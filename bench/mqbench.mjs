@@ -52,6 +52,8 @@ const { values: o, positionals } = parseArgs({
     // put before every client id: a broker that binds client ids to the certificate's id
     // (phimq's clientIdBinding: prefix) accepts many clients sharing one test certificate
     'client-id-prefix': { type: 'string', default: '' },
+    // Clean Session 0: the broker keeps every client's session (and its QoS 1 state) in its store
+    persistent: { type: 'boolean', default: false },
   },
 })
 const workload = positionals[0]
@@ -79,6 +81,7 @@ const WARMUP = Number(o.warmup)
 const BROKER_PID = o['broker-pid'] ? Number(o['broker-pid']) : null
 const KEEPALIVE = Number(o.keepalive)
 const CLIENT_ID_PREFIX = o['client-id-prefix']
+const PERSISTENT = o.persistent
 
 // ---------- /proc helpers (broker and self CPU, memory) ----------
 const CLK_TCK = 100
@@ -193,7 +196,7 @@ function connectPacket(clientId) {
     cmd: 'connect',
     protocolId: 'MQTT',
     protocolVersion: 4,
-    clean: true,
+    clean: !PERSISTENT,
     clientId: CLIENT_ID_PREFIX + clientId,
     keepalive: KEEPALIVE,
   })

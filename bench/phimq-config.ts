@@ -7,7 +7,8 @@ import { join } from 'node:path'
 
 /** One phimq run of the bench. */
 export interface PhimqBenchOptions {
-  readonly variant: 'bare' | 'shipped'
+  /** `sqlite` is `bare` with the encrypted SQLite store. */
+  readonly variant: 'bare' | 'shipped' | 'sqlite'
   readonly listener: 'plain' | 'mtls'
   readonly port: number
   readonly pki: string
@@ -39,18 +40,34 @@ export function benchConfig(o: PhimqBenchOptions): Record<string, unknown> {
   // TODO(#7): when src/server.ts builds the policy gate, give the shipped row a `policy`
   // section (a rule for role `device` of tenant `bench-tenant`, a binary PHI class for the
   // bench topics) and prefix the generator's topics with the tenant (tenancy mode `prefix`).
-  const bare = o.variant === 'bare'
+  const bare = o.variant !== 'shipped'
   return {
     // plaintext is allowed only in dev (C05); as shipped we run as production
     environment: !bare && o.listener === 'mtls' ? 'prod' : 'dev',
     nodeId: `bench-${o.variant}`,
     dataDir: join(o.dir, 'data'),
     listeners: [listener],
+    ...(o.variant === 'sqlite' ? { store: sqliteStore(o.dir) } : {}),
     // as shipped: the signed, hash-chained audit trail (the default); bare: plain JSON lines
     ...(bare ? { audit: { sink: 'jsonl', path: join(o.dir, 'audit.jsonl') } } : {}),
     alerts: { enabled: !bare },
     // port 0: never collide with a real broker's operations port on the same host
     metrics: bare ? { enabled: false } : { port: 0 },
     log: { level: 'warn' },
+  }
+}
+
+/** The master key file `phimq-server.ts` writes before a `sqlite` run. */
+export function masterKeyPath(dir: string): string {
+  return join(dir, 'master.key')
+}
+
+function sqliteStore(dir: string): Record<string, unknown> {
+  return {
+    type: 'sqlite',
+    path: join(dir, 'store.db'),
+    // the default: survives a process crash; `full` would also survive power loss
+    synchronous: 'normal',
+    masterKeyFile: masterKeyPath(dir),
   }
 }

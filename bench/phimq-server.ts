@@ -4,7 +4,7 @@
  * written to the run's temp dir. One listener per run (`--listener plain`
  * or `mtls`) on `--port`, loopback only.
  *
- *   node --import tsx bench/phimq-server.ts --variant bare|shipped \
+ *   node --import tsx bench/phimq-server.ts --variant bare|shipped|sqlite \
  *     --listener plain|mtls --port N --pki DIR --dir DIR
  *   ... --probe   prints {"core","plain","mtls"}: why each cannot run, or null
  *
@@ -12,16 +12,24 @@
  * every default and listens with mutual TLS only. When a safeguard gains a
  * switch, set it off in `benchConfig` (`phimq-config.ts`).
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { stringify } from 'yaml'
 import { loadConfigFile } from '../src/config/load.js'
 import { startServer } from '../src/server.js'
-import { benchConfig, type PhimqBenchOptions as Options } from './phimq-config.js'
+import { benchConfig, masterKeyPath, type PhimqBenchOptions as Options } from './phimq-config.js'
 
 function writeConfig(o: Options): string {
   mkdirSync(o.dir, { recursive: true })
+  // a throwaway 32-byte master key for the encrypted store, new for every run
+  if (o.variant === 'sqlite') {
+    // and an empty store: the last run's file is sealed with the last key
+    for (const f of ['store.db', 'store.db-wal', 'store.db-shm'])
+      rmSync(join(o.dir, f), { force: true })
+    writeFileSync(masterKeyPath(o.dir), randomBytes(32).toString('hex'), { mode: 0o600 })
+  }
   const file = join(o.dir, `phimq-${o.variant}-${o.listener}.yaml`)
   writeFileSync(file, stringify(benchConfig(o)))
   return file
@@ -80,7 +88,8 @@ function parse(): Options & { readonly probe: boolean } {
       probe: { type: 'boolean', default: false },
     },
   })
-  const variant = values.variant === 'shipped' ? 'shipped' : 'bare'
+  const variant =
+    values.variant === 'shipped' || values.variant === 'sqlite' ? values.variant : 'bare'
   const listener = values.listener === 'mtls' ? 'mtls' : 'plain'
   if (values.dir === '') throw new Error('--dir is required')
   return {

@@ -234,9 +234,14 @@ function failingStep(r: RunRecord): string | null {
 
 /**
  * Summarise every (workload, broker) pair, in the order the workloads and
- * brokers first appear, with each broker's ratio to `ref`.
+ * brokers first appear, with each broker's ratio to `ref`; where `altRefs`
+ * names a second reference for a workload, the notes give that ratio too.
  */
-export function summarize(records: readonly RunRecord[], ref = 'mosquitto'): SummaryRow[] {
+export function summarize(
+  records: readonly RunRecord[],
+  ref = 'mosquitto',
+  altRefs: ReadonlyMap<string, string> = new Map(),
+): SummaryRow[] {
   const groups = new Map<string, RunRecord[]>()
   for (const r of pickRuns(records)) {
     const key = `${r.id}|${r.broker}`
@@ -254,7 +259,14 @@ export function summarize(records: readonly RunRecord[], ref = 'mosquitto'): Sum
       const group = groups.get(`${id}|${broker}`)
       if (!group) continue
       const row = summarizeGroup(id, broker, group)
-      rows.push({ ...row, ratio: ratioTo(row.median, refRow?.median ?? null) })
+      const notes = [...row.notes]
+      const alt = altRefs.get(id)
+      const altGroup = alt !== undefined && alt !== broker ? groups.get(`${id}|${alt}`) : undefined
+      if (alt !== undefined && altGroup) {
+        const altRatio = ratioTo(row.median, summarizeGroup(id, alt, altGroup).median)
+        if (altRatio !== null) notes.unshift(`${fmt(altRatio, 2)} × ${alt}`)
+      }
+      rows.push({ ...row, notes, ratio: ratioTo(row.median, refRow?.median ?? null) })
     }
   }
   return rows

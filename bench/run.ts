@@ -314,6 +314,8 @@ async function main(): Promise<void> {
   const runnable = new Map<string, Listener>()
   for (const w of measured) {
     for (const b of o.brokers) {
+      if (!(w.brokers?.includes(b.name) ?? true)) continue
+      if (!(b.onlyWorkloads?.includes(w.id) ?? true)) continue
       const listener = w.transport === 'native' ? b.native : w.transport
       const reason = unavailable.get(b.name) ?? b.refuses(listener)
       if (reason !== null) records.push(skipped(w, b.name, reason))
@@ -339,7 +341,8 @@ async function main(): Promise<void> {
   }
 
   // 6. Report.
-  const summary = summarize(records, 'mosquitto')
+  const altRefs = new Map(o.workloads.flatMap((w) => (w.altRef ? [[w.id, w.altRef] as const] : [])))
+  const summary = summarize(records, 'mosquitto', altRefs)
   const table = renderMarkdown(summary, 'mosquitto')
   const finished = new Date()
   const report = {

@@ -25,6 +25,10 @@ export interface Workload {
   readonly maxSeconds: number
   /** Set while the workload cannot be measured yet: the row says why. */
   readonly placeholder?: string
+  /** Only these brokers run it (others leave no row). */
+  readonly brokers?: readonly string[]
+  /** A second reference the notes give a ratio to (durable vs memory store). */
+  readonly altRef?: string
 }
 
 const SHORT = ['--duration', '2', '--warmup', '1']
@@ -98,12 +102,12 @@ export const WORKLOADS: readonly Workload[] = [
     id: 'durable-q1',
     kind: 'fanin',
     title: 'durability: fan-in QoS 1, persistent sessions, SQLite store vs memory store',
-    args: [],
-    quickArgs: [],
+    args: ['--pubs', '100', '--qos', '1', '--window', '1000', '--persistent'],
+    quickArgs: SHORT,
     transport: 'native',
-    maxSeconds: 0,
-    // TODO(#7): measure once the SQLite store has landed (phimq-sqlite vs phimq-bare rows)
-    placeholder: 'not yet available: needs the SQLite store (issue #5)',
+    maxSeconds: 60,
+    brokers: ['phimq-bare', 'phimq-sqlite'],
+    altRef: 'phimq-bare',
   },
 ]
 
