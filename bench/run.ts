@@ -9,7 +9,7 @@
  * says what is missing. See docs/performance.md.
  *
  *   npm run bench -- [--quick] [--reps 3] [--workloads fanin-q0,conn-tcp]
- *     [--brokers phimq,phimq-bare,mosquitto,aedes] [--out /tmp/phimq-bench]
+ *     [--brokers phimq,phimq-bare,phimq-sqlite,mosquitto,aedes] [--out /tmp/phimq-bench]
  *     [--cpu-prof]   V8 CPU profiles of the phimq runs, for the hot-path pass
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'

@@ -68,6 +68,22 @@ describe('bench report arithmetic', () => {
     assert.deepEqual(phimq?.all, [150, 50, 180])
   })
 
+  it('gives a second ratio in the notes where a workload names another reference', () => {
+    const durable = (broker: string, perSec: number): RunRecord => ({
+      ...fanin(broker, 1, perSec),
+      id: 'durable-q1',
+    })
+    const rows = summarize(
+      [durable('phimq-bare', 1000), durable('phimq-sqlite', 800)],
+      'mosquitto',
+      new Map([['durable-q1', 'phimq-bare']]),
+    )
+    const sqlite = rows.find((r) => r.broker === 'phimq-sqlite')
+    assert.equal(sqlite?.ratio, null)
+    assert.equal(sqlite?.notes[0], '0.80 × phimq-bare')
+    assert.equal(rows.find((r) => r.broker === 'phimq-bare')?.notes.length, 0)
+  })
+
   it('reads latency by p99 where lower is better', () => {
     const lat = (broker: string, p99: number): RunRecord => ({
       ...fanin(broker, 1, 5000),
