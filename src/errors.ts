@@ -62,6 +62,26 @@ export class StoreBusyError extends PhimqError {
   override readonly code = 'PHIMQ_STORE_BUSY'
 }
 
+/** The CA passphrase is missing, too short, or does not decrypt the CA keys. */
+export class CaPassphraseError extends PhimqError {
+  override readonly code = 'PHIMQ_CA_PASSPHRASE'
+}
+
+/** The CA directory is missing, already initialised, or its files are damaged. */
+export class CaStateError extends PhimqError {
+  override readonly code = 'PHIMQ_CA_STATE'
+}
+
+/** A certificate request breaks the profile: lifetime above the maximum, bad name, unknown serial. */
+export class CertificateRequestError extends PhimqError {
+  override readonly code = 'PHIMQ_CERT_REQUEST_INVALID'
+}
+
+/** A TLS listener's certificate, key, CA bundle or CRL cannot be read or used. */
+export class TlsMaterialError extends PhimqError {
+  override readonly code = 'PHIMQ_TLS_MATERIAL'
+}
+
 /** The audit trail could not write; the broker should refuse new work (C27). */
 export class AuditWriteError extends PhimqError {
   override readonly code = 'PHIMQ_AUDIT_WRITE_FAILED'

@@ -14,7 +14,9 @@ import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
 import { MemoryStore } from './store/memory-store.js'
 import { sqliteStoreFromConfig } from './store/sqlite-from-config.js'
 import type { Store } from './store/store.js'
-import { type RunningListener, startTcpListener } from './transport/tcp-listener.js'
+import { DenyList } from './transport/deny-list.js'
+import type { RunningListener } from './transport/tcp-listener.js'
+import { configBaseDir, startListener } from './transport/tls-listeners.js'
 
 export interface ServerOptions {
   logger?: Logger
@@ -24,6 +26,8 @@ export interface ServerOptions {
 
 export interface RunningServer {
   readonly broker: Broker
+  /** SHA-256 fingerprints refused at once on every listener (C11). */
+  readonly denyList: DenyList
   readonly listeners: readonly RunningListener[]
   /**
    * Re-read the config file and swap in its `policy` section (SIGHUP). An
@@ -74,6 +78,9 @@ export async function startServer(
   })
   await broker.start()
   const listeners: RunningListener[] = []
+  // One deny list for every listener: quarantine (C30) adds to it once.
+  const denyList = new DenyList()
+  const baseDir = configBaseDir(loaded)
   let metricsServer: RunningMetricsServer | undefined
   const stopAll = async (): Promise<void> => {
     await Promise.all(listeners.map((l) => l.close()))
@@ -84,7 +91,9 @@ export async function startServer(
   }
   try {
     for (const listener of config.listeners) {
-      listeners.push(await startTcpListener(listener, broker, log))
+      listeners.push(
+        await startListener(listener, baseDir, broker, { audit, logger: log, denyList }),
+      )
     }
     if (metrics) {
       const { host, port } = config.metrics
@@ -96,6 +105,7 @@ export async function startServer(
   }
   return {
     broker,
+    denyList,
     listeners,
     metricsUrl: metricsServer?.url,
     reloadPolicy: () => reloadPolicy(loaded, gate, broker),

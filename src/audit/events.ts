@@ -36,6 +36,8 @@ export type AuditEvent =
       remoteAddress: string
       listener: string
       clientId?: string | undefined
+      /** SHA-256 fingerprint of the client certificate, on TLS listeners (C10). */
+      fingerprint?: string | undefined
       reasonCode: number
       rule: string
     })
@@ -175,7 +177,6 @@ export type AuditEvent =
       /** Why, one line per problem; config paths, never topic values unmasked. */
       problems: string[]
     })
-
   /** A stored subscription the gate no longer allows, removed (or its QoS lowered). */
   | (Base<'subscription.revoked'> & {
       clientId: string
@@ -187,6 +188,75 @@ export type AuditEvent =
       /** What prompted the check: `policy.reloaded`, `session.resumed`. */
       cause: string
     })
+  | (Base<'tls.handshake'> & TlsHandshakeFacts)
+  | (Base<'tls.session.revoked'> & {
+      listener: string
+      remoteAddress: string
+      fingerprint256: string
+      serial: string
+      /** `crl`, `deny-list` or `ocsp`. */
+      cause: string
+      /** Live MQTT clients closed with DISCONNECT 0x98; empty if none had connected yet. */
+      clientIds: string[]
+    })
+  | (Base<'tls.crl.stale'> & {
+      listener: string
+      path: string
+      issuer: string
+      nextUpdate: string
+      /** `refuse` (fail closed) or `allow`. */
+      action: string
+    })
+  | (Base<'tls.material.reloaded'> & {
+      listener: string
+      /** `server-cert` (with key, CA and CRLs), `crl` or `deny-list`. */
+      what: string
+      /** Of the server certificate now served. */
+      fingerprint256?: string | undefined
+    })
+  | (Base<'tls.material.rejected'> & { listener: string; what: string; reason: string })
+  | (Base<'cert.expiring'> & {
+      /** The listener a connected certificate came in on. */
+      listener: string
+      fingerprint256: string
+      serial: string
+      identity?: Identity | undefined
+      /** RFC 3339. */
+      notAfter: string
+      daysLeft: number
+      /** The warning step crossed: 30, 7 or 1 (C12). */
+      thresholdDays: number
+    })
+
+/**
+ * One TLS handshake as control C13 records it: certificate fields only, no
+ * private data. Fields a failed handshake never reached are absent.
+ */
+export interface TlsHandshakeFacts {
+  listener: string
+  remoteAddress: string
+  /** `accepted` or `refused`. */
+  result: 'accepted' | 'refused'
+  /**
+   * Why it was refused: an OpenSSL verify code (`CERT_REVOKED`,
+   * `CERT_HAS_EXPIRED`), a Node error code (`ERR_SSL_NO_SHARED_CIPHER`), or
+   * ours (`NO_CLIENT_CERT`, `DENY_LISTED`, `IDENTITY_UNMAPPED`, `RATE_LIMITED`).
+   */
+  reason?: string | undefined
+  sni?: string | undefined
+  protocol?: string | undefined
+  cipher?: string | undefined
+  subject?: string | undefined
+  issuer?: string | undefined
+  serial?: string | undefined
+  fingerprint256?: string | undefined
+  /** RFC 3339. */
+  validFrom?: string | undefined
+  validTo?: string | undefined
+  identity?: Identity | undefined
+  /** Accepted with a caveat, e.g. `LIFETIME_ABOVE_MAX`. */
+  warnings?: string[] | undefined
+}
 
 export type AuditEventType = AuditEvent['type']
 

@@ -10,7 +10,7 @@ import type { AuditSink } from '../audit/sink.js'
 import {
   type EncodedPublish,
   encodeBarePublish,
-  encodePacket,
+  encodePublishV5,
   withPacketId,
 } from '../protocol/codec.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
@@ -57,6 +57,9 @@ export class Broker implements BrokerHandle {
   // One-entry encode cache: a fan-out encodes each message once per shape.
   #encodedFor: Message | undefined
   readonly #encoded: Array<EncodedPublish | undefined> = new Array(16)
+  // One-entry cache for `compact`: a fan-out to offline sessions copies once.
+  #compactedFrom: Message | undefined
+  #compacted: Message | undefined
 
   constructor(options: BrokerOptions = {}) {
     this.nodeId = options.nodeId ?? 'phimq-1'
@@ -180,8 +183,8 @@ export class Broker implements BrokerHandle {
       pending.timer.cancel()
       this.#pendingWills.delete(clientId)
       this.store.setWill(clientId, undefined)
-      // A new session (Clean Start) ends the old one: its will goes now.
-      if (cleanStart) this.#publishWill(clientId, pending.message, pending.client)
+      // Not sent, even with Clean Start: a new Network Connection for the
+      // ClientID opened within the Will Delay cancels it [MQTT-3.1.2-8].
     }
     if (session && cleanStart) {
       this.#endSession(session, false)
@@ -347,7 +350,10 @@ export class Broker implements BrokerHandle {
       this.emit({ type: 'retained.cleared', actor, topic })
       return
     }
-    const kept: Message = { ...message, retain: true }
+    // A copy: the decoded payload is a view into the socket's read buffer,
+    // and a kept view would pin all of it (up to 64 KiB) for as long as the
+    // message is retained.
+    const kept: Message = { ...message, payload: Buffer.from(message.payload), retain: true }
     this.retained.set(topic, kept)
     this.store.setRetained(topic, kept)
     this.emit({ type: 'retained.set', actor, topic, bytes: message.payload.length })
@@ -490,43 +496,45 @@ export class Broker implements BrokerHandle {
     dup: boolean,
   ): Buffer {
     const p = message.properties
-    const properties: Record<string, unknown> = {}
-    if (p?.payloadFormatIndicator !== undefined)
-      properties.payloadFormatIndicator = p.payloadFormatIndicator
-    if (p?.contentType !== undefined) properties.contentType = p.contentType
-    if (p?.responseTopic !== undefined) properties.responseTopic = p.responseTopic
-    if (p?.correlationData !== undefined) properties.correlationData = p.correlationData
-    if (p?.userProperties && p.userProperties.length > 0) {
-      const grouped: Record<string, string | string[]> = Object.create(null)
-      for (const [name, value] of p.userProperties) {
-        const seen = grouped[name]
-        if (seen === undefined) grouped[name] = value
-        else if (Array.isArray(seen)) seen.push(value)
-        else grouped[name] = [seen, value]
-      }
-      properties.userProperties = grouped
-    }
+    let messageExpiryInterval: number | undefined
     if (message.expiresAt !== undefined) {
       // [MQTT-3.3.2-6] the interval sent is what remains
       const remaining = Math.ceil((message.expiresAt - this.clock.now()) / 1000)
-      properties.messageExpiryInterval = Math.max(1, remaining)
+      messageExpiryInterval = Math.max(1, remaining)
     }
-    if (subIds && subIds.length > 0) {
-      properties.subscriptionIdentifier = subIds.length === 1 ? subIds[0] : [...subIds]
+    // Our own encoder: User Properties leave as pairs, in order [MQTT-3.3.2-18].
+    return encodePublishV5({
+      topic: message.topic,
+      payload: message.payload,
+      qos,
+      retain,
+      dup,
+      packetId,
+      payloadFormatIndicator: p?.payloadFormatIndicator,
+      messageExpiryInterval,
+      contentType: p?.contentType,
+      responseTopic: p?.responseTopic,
+      correlationData: p?.correlationData,
+      subscriptionIdentifiers: subIds,
+      userProperties: p?.userProperties,
+    })
+  }
+
+  /**
+   * The message to hold for a long time (queued for an offline client): its
+   * payload copied out when it is a small view into a larger socket read
+   * buffer, which it would otherwise pin and which `maxQueuedBytes` does not
+   * count.
+   */
+  compact(message: Message): Message {
+    const payload = message.payload
+    const backing = payload.buffer.byteLength
+    if (backing <= Buffer.poolSize || backing <= 2 * payload.length) return message
+    if (this.#compactedFrom !== message) {
+      this.#compactedFrom = message
+      this.#compacted = { ...message, payload: Buffer.from(payload) }
     }
-    return encodePacket(
-      {
-        cmd: 'publish',
-        topic: message.topic,
-        payload: message.payload,
-        qos,
-        retain,
-        dup,
-        ...(qos > 0 ? { messageId: packetId } : {}),
-        properties,
-      },
-      5,
-    )
+    return this.#compacted as Message
   }
 
   /**
@@ -616,6 +624,7 @@ export class Broker implements BrokerHandle {
       type: 'connect.refused',
       remoteAddress: conn.context.remoteAddress,
       listener: conn.context.listener,
+      fingerprint: conn.context.tls?.fingerprint256,
       clientId: conn.clientId ? this.maskClientId(conn.clientId) : undefined,
       reasonCode,
       rule,

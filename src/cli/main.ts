@@ -7,7 +7,9 @@ import { PhimqError } from '../errors.js'
 import { createLogger } from '../monitor/logger.js'
 import { startServer } from '../server.js'
 import { registerAuditCommands } from './audit.js'
+import { registerPkiCommands } from './pki.js'
 import { registerPolicyCommands } from './policy.js'
+import { registerStoreCommands } from './store.js'
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -38,7 +40,9 @@ export function buildProgram(): Command {
       process.once('SIGTERM', stop)
     })
   registerAuditCommands(program)
+  registerPkiCommands(program)
   registerPolicyCommands(program)
+  registerStoreCommands(program)
   return program
 }
 

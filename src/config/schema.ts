@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import { DEFAULT_LIMITS } from '../broker/limits.js'
 import { alertsSchema, auditSchema, metricsSchema } from './audit.js'
+import { mqttsListenerSchema, wssListenerSchema } from './listeners-tls.js'
 import { policySchema } from './policy.js'
 import { memoryStoreSchema, sqliteStoreSchema } from './store.js'
 
@@ -21,7 +22,11 @@ const listenerBase = {
 /** Plain TCP: only in `dev`, only on loopback (checked by the loader). */
 export const tcpListenerSchema = z.strictObject({ ...listenerBase, type: z.literal('tcp') })
 
-export const listenerSchema = z.discriminatedUnion('type', [tcpListenerSchema])
+export const listenerSchema = z.discriminatedUnion('type', [
+  tcpListenerSchema,
+  mqttsListenerSchema,
+  wssListenerSchema,
+])
 
 export const limitsSchema = z.strictObject({
   /** Largest packet accepted, checked from the fixed header before buffering. */

@@ -149,3 +149,77 @@ function decodePublish(raw: Buffer, first: number, protocolVersion: 4 | 5): Pack
   if (messageId !== undefined) packet.messageId = messageId
   return packet
 }
+
+/** A 5.0 PUBLISH with its properties, for `encodePublishV5`. */
+export interface PublishV5 {
+  readonly topic: string
+  readonly payload: Buffer
+  readonly qos: 0 | 1 | 2
+  readonly retain: boolean
+  readonly dup: boolean
+  readonly packetId: number
+  readonly payloadFormatIndicator?: boolean | undefined
+  readonly messageExpiryInterval?: number | undefined
+  readonly contentType?: string | undefined
+  readonly responseTopic?: string | undefined
+  readonly correlationData?: Buffer | undefined
+  readonly subscriptionIdentifiers?: readonly number[] | undefined
+  readonly userProperties?: ReadonlyArray<readonly [string, string]> | undefined
+}
+
+function utf8Field(s: string): Buffer {
+  const bytes = Buffer.from(s, 'utf8')
+  const out = Buffer.allocUnsafe(2 + bytes.length)
+  out.writeUInt16BE(bytes.length, 0)
+  bytes.copy(out, 2)
+  return out
+}
+
+function varintBytes(n: number): Buffer {
+  const out = Buffer.allocUnsafe(varintSize(n))
+  writeVarint(out, 0, n)
+  return out
+}
+
+/**
+ * Encode a 5.0 PUBLISH with properties. Written here rather than by
+ * `mqtt-packet` so User Properties go out as pairs in their order
+ * [MQTT-3.3.2-18] (its encoder takes them grouped by name).
+ */
+export function encodePublishV5(p: PublishV5): Buffer {
+  const props: Buffer[] = []
+  if (p.payloadFormatIndicator !== undefined)
+    props.push(Buffer.from([0x01, p.payloadFormatIndicator ? 1 : 0]))
+  if (p.messageExpiryInterval !== undefined) {
+    const b = Buffer.allocUnsafe(5)
+    b[0] = 0x02
+    b.writeUInt32BE(p.messageExpiryInterval, 1)
+    props.push(b)
+  }
+  if (p.contentType !== undefined) props.push(Buffer.from([0x03]), utf8Field(p.contentType))
+  if (p.responseTopic !== undefined) props.push(Buffer.from([0x08]), utf8Field(p.responseTopic))
+  if (p.correlationData !== undefined) {
+    const len = Buffer.allocUnsafe(3)
+    len[0] = 0x09
+    len.writeUInt16BE(p.correlationData.length, 1)
+    props.push(len, p.correlationData)
+  }
+  for (const id of p.subscriptionIdentifiers ?? []) props.push(Buffer.from([0x0b]), varintBytes(id))
+  for (const [name, value] of p.userProperties ?? []) {
+    props.push(Buffer.from([0x26]), utf8Field(name), utf8Field(value))
+  }
+  const properties = Buffer.concat(props)
+  const head: Buffer[] = [utf8Field(p.topic)]
+  if (p.qos > 0) {
+    const id = Buffer.allocUnsafe(2)
+    id.writeUInt16BE(p.packetId, 0)
+    head.push(id)
+  }
+  head.push(varintBytes(properties.length), properties)
+  const variable = Buffer.concat(head)
+  const remaining = variable.length + p.payload.length
+  const fixed = Buffer.allocUnsafe(1 + varintSize(remaining))
+  fixed[0] = 0x30 | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 1 : 0)
+  writeVarint(fixed, 1, remaining)
+  return Buffer.concat([fixed, variable, p.payload], fixed.length + remaining)
+}

@@ -256,13 +256,7 @@ describe('SQLite store under SIGKILL', () => {
     await crashScenario({ publish: 3, drain: 0 })
   })
 
-  it('kills while an offline session drains its queue duplicate no QoS 2 message [MQTT-4.3.3-2]', {
-    skip:
-      'today the core sends PUBREL before the released state is committed ' +
-      '(src/broker/handlers/pubrec.ts); a crash then resends the PUBLISH and the ' +
-      'subscriber gets it twice (3 of 3 runs). Fix: ' +
-      'conn.acknowledge(() => conn.sendPubrel(id)); then unskip (#5)',
-  }, async () => {
+  it('kills while an offline session drains its queue duplicate no QoS 2 message [MQTT-4.3.3-2]', async () => {
     await crashScenario({ publish: 0, drain: 2 })
   })
 })

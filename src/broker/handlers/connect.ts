@@ -37,12 +37,16 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   const malformed = checkPacket(conn, packet)
   if (malformed) {
     conn.broker.auditViolation(conn, malformed.reasonCode, malformed.rule)
-    refuse(conn, malformed)
+    // 3.1.1: a CONNECT that does not conform is closed without CONNACK [MQTT-3.1.4-1].
+    if (conn.version === 4) conn.close({ cause: 'protocol', sendWill: false })
+    else refuse(conn, malformed)
     return
   }
 
   const clientId = settleClientId(conn, packet)
   if (clientId instanceof Refused) {
+    // The audit event names the id that was attempted (C10).
+    conn.clientId = packet.clientId
     refuse(conn, clientId)
     return
   }

@@ -1,7 +1,7 @@
 /**
  * DISCONNECT from the client (MQTT 5.0 section 3.14). 0x00 discards the
- * will [MQTT-3.14.4-3]; 0x04 keeps it. A Session Expiry Interval may change
- * here, but not from 0 [MQTT-3.14.2-2].
+ * will [MQTT-3.14.4-3]; 0x04 and every other code keep it [MQTT-3.1.2-8].
+ * A Session Expiry Interval may change here, but not from 0 [MQTT-3.14.2-2].
  */
 import type { IDisconnectPacket } from 'mqtt-packet'
 import { ReasonCode } from '../../protocol/reason-codes.js'
@@ -21,6 +21,7 @@ export function handleDisconnect(conn: Connection, packet: IDisconnectPacket): v
   conn.close({
     cause: 'client',
     reasonCode: code,
-    sendWill: code === ReasonCode.DisconnectWithWillMessage,
+    // Only 0x00 discards the will [MQTT-3.14.4-3]; 0x04 and error codes keep it.
+    sendWill: code !== ReasonCode.Success,
   })
 }

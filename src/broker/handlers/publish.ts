@@ -28,14 +28,16 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   const packetId = packet.messageId ?? 0
   const session = conn.session
   if (!session) return
+  // A resent QoS 2 packet id still open: answer again, route nothing [MQTT-4.3.3-10].
+  // Checked before Receive Maximum: a resend is not one more unacknowledged
+  // PUBLISH [MQTT-3.3.4-7].
+  if (qos === 2 && session.inboundQos2.has(packetId)) {
+    sendPubrec(conn, packetId, ReasonCode.Success)
+    return
+  }
   // 3.1.1 has no Receive Maximum; its publishers are not held to ours.
   if (qos > 0 && conn.version === 5 && conn.inboundUnacked >= broker.limits.receiveMaximum) {
     conn.violation(ReasonCode.ReceiveMaximumExceeded, 'MQTT-3.3.4-9', 'receive maximum')
-    return
-  }
-  // A resent QoS 2 packet id still open: answer again, route nothing [MQTT-4.3.3-10].
-  if (qos === 2 && session.inboundQos2.has(packetId)) {
-    sendPubrec(conn, packetId, ReasonCode.Success)
     return
   }
 

@@ -15,7 +15,9 @@ export function handlePubrec(conn: Connection, packet: IPubrecPacket): void {
     return
   }
   if (session.received(id)) {
-    conn.sendPubrel(id)
+    // PUBREL only once 'released' is committed: after a crash the broker
+    // must not resend the PUBLISH of a flow it has already moved on [MQTT-4.3.3-4].
+    conn.acknowledge(() => conn.sendPubrel(id))
     return
   }
   // Unknown id: still answer, so the client can finish [MQTT-4.3.3-4]; 5.0 says why.

@@ -1,0 +1,236 @@
+/**
+ * `phimq pki`: the certificate authority from the command line.
+ *
+ *   phimq pki init   [--dir D] [--key-type ec-p256|ec-p384] [--org NAME]
+ *   phimq pki issue  --kind device|app|server|admin --tenant T --id ID [--days N] --out DIR
+ *   phimq pki renew  SERIAL --out DIR
+ *   phimq pki revoke SERIAL [--reason R]      (writes a fresh CRL unless --no-crl)
+ *   phimq pki crl    [--days N]
+ *   phimq pki list   [--json]
+ *   phimq pki serve  [--host 127.0.0.1] [--port 8990]   (OCSP and CRL over HTTP)
+ *
+ * The CA passphrase comes from `PHIMQ_CA_PASSPHRASE` or `--passphrase-file`,
+ * never from the command line (it would land in shell history and `ps`).
+ */
+import { readFileSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { type Command, InvalidArgumentError, Option } from 'commander'
+import { CaPassphraseError } from '../errors.js'
+import {
+  type CertificateAuthority,
+  type IssuedCertificate,
+  initCa,
+  openCa,
+  REVOCATION_REASONS,
+} from '../pki/ca.js'
+import { startCaHttp } from '../pki/ca-http.js'
+import { KEY_TYPES, type KeyType } from '../pki/crypto.js'
+import { CERT_KINDS, type CertKind } from '../pki/profiles.js'
+
+/** Default CA directory, relative to the working directory. */
+export const DEFAULT_CA_DIR = '.phimq/ca'
+export const PASSPHRASE_ENV = 'PHIMQ_CA_PASSPHRASE'
+
+interface CommonOptions {
+  dir: string
+  passphraseFile?: string
+}
+
+/** Add `pki` and its subcommands to the `phimq` program. */
+export function registerPkiCommands(program: Command): Command {
+  const pki = program.command('pki').description('run the certificate authority')
+
+  pki
+    .command('init')
+    .description('create a root and an intermediate CA with encrypted keys')
+    .addOption(dirOption())
+    .addOption(passphraseFileOption())
+    .addOption(new Option('--key-type <type>', 'CA key type').choices(KEY_TYPES).default('ec-p256'))
+    .option('--org <name>', 'organisation in the CA names', 'phimq')
+    .action(async (opts: CommonOptions & { keyType: KeyType; org: string }) => {
+      const ca = await initCa(opts.dir, readPassphrase(opts), {
+        keyType: opts.keyType,
+        organization: opts.org,
+      })
+      console.log(`ca created in ${ca.dir}; trust anchor ${join(ca.dir, 'root.crt')}`)
+    })
+
+  pki
+    .command('issue')
+    .description('issue a certificate and its key into --out')
+    .addOption(dirOption())
+    .addOption(passphraseFileOption())
+    .addOption(
+      new Option('--kind <kind>', 'certificate kind').choices(CERT_KINDS).makeOptionMandatory(),
+    )
+    .requiredOption('--tenant <tenant>', 'tenant in the SAN URI')
+    .requiredOption('--id <id>', 'identity id in the SAN URI and CN')
+    .option('--role <role>', 'role in the SAN URI (default: the kind)')
+    .option('--days <n>', 'lifetime in days (default per kind)', positiveInt)
+    .option('--dns <name...>', 'extra SAN DNS names')
+    .option('--ip <addr...>', 'extra SAN IP addresses')
+    .option('--ocsp-url <url>', 'OCSP responder URL to write into the certificate (AIA)')
+    .requiredOption('--out <dir>', 'where to write <id>.crt, <id>.key and ca.crt')
+    .action(async (opts: IssueOptions) => {
+      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const issued = await ca.issueCertificate({
+        kind: opts.kind,
+        tenant: opts.tenant,
+        id: opts.id,
+        ...(opts.role !== undefined ? { role: opts.role } : {}),
+        ...(opts.days !== undefined ? { days: opts.days } : {}),
+        ...(opts.dns !== undefined ? { dnsNames: opts.dns } : {}),
+        ...(opts.ip !== undefined ? { ipAddresses: opts.ip } : {}),
+        ...(opts.ocspUrl !== undefined ? { ocspUrl: opts.ocspUrl } : {}),
+      })
+      await writeIssued(opts.out, issued)
+    })
+
+  pki
+    .command('renew')
+    .description('issue a successor of a certificate (same identity, new key)')
+    .argument('<serial>', 'serial of the certificate to renew (hex)')
+    .addOption(dirOption())
+    .addOption(passphraseFileOption())
+    .option('--days <n>', 'lifetime in days (default per kind)', positiveInt)
+    .requiredOption('--out <dir>', 'where to write the new certificate and key')
+    .action(async (serial: string, opts: CommonOptions & { days?: number; out: string }) => {
+      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const issued = await ca.renew(serial, opts.days !== undefined ? { days: opts.days } : {})
+      await writeIssued(opts.out, issued)
+    })
+
+  pki
+    .command('revoke')
+    .description('revoke a certificate and write a fresh CRL')
+    .argument('<serial>', 'serial of the certificate (hex)')
+    .addOption(dirOption())
+    .addOption(passphraseFileOption())
+    .addOption(
+      new Option('--reason <reason>', 'RFC 5280 reason')
+        .choices([...REVOCATION_REASONS.keys()])
+        .default('unspecified'),
+    )
+    .option('--no-crl', 'do not write a CRL now')
+    .action(async (serial: string, opts: CommonOptions & { reason: string; crl: boolean }) => {
+      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const record = await ca.revoke(serial, opts.reason)
+      console.log(`revoked ${record.serial} (${record.uri})`)
+      if (opts.crl) await printCrl(ca)
+    })
+
+  pki
+    .command('crl')
+    .description('sign and write a fresh CRL')
+    .addOption(dirOption())
+    .addOption(passphraseFileOption())
+    .option('--days <n>', 'days until nextUpdate', positiveInt)
+    .action(async (opts: CommonOptions & { days?: number }) => {
+      const ca = await openCa(opts.dir, readPassphrase(opts))
+      await printCrl(ca, opts.days)
+    })
+
+  pki
+    .command('serve')
+    .description('answer OCSP at /ocsp and serve the CRL at /crl.pem on a loopback port')
+    .addOption(dirOption())
+    .addOption(passphraseFileOption())
+    .option('--host <host>', 'loopback address', '127.0.0.1')
+    .option('--port <port>', 'port', positiveInt, 8990)
+    .action(async (opts: CommonOptions & { host: string; port: number }) => {
+      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const http = await startCaHttp(ca, { host: opts.host, port: opts.port })
+      console.log(`ocsp ${http.ocspUrl}  crl ${http.crlUrl}`)
+      const stop = (): void => {
+        void http.close().then(() => process.exit(0))
+      }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+
+  pki
+    .command('list')
+    .description('list issued certificates with status and expiry')
+    .addOption(dirOption())
+    .option('--json', 'print JSON')
+    .option(
+      '--expiring <days>',
+      'only valid certificates expiring within this many days',
+      positiveInt,
+    )
+    .action(async (opts: { dir: string; json?: boolean; expiring?: number }) => {
+      const ca = await openCa(opts.dir)
+      const rows = opts.expiring !== undefined ? ca.expiring(opts.expiring) : ca.list()
+      if (opts.json) {
+        console.log(JSON.stringify(rows, null, 2))
+        return
+      }
+      for (const r of rows) {
+        console.log(
+          [r.serial, r.kind, r.status, r.notAfter, `${r.expiresInDays}d`, r.uri].join('  '),
+        )
+      }
+    })
+
+  return pki
+}
+
+interface IssueOptions extends CommonOptions {
+  kind: CertKind
+  tenant: string
+  id: string
+  role?: string
+  days?: number
+  dns?: string[]
+  ip?: string[]
+  ocspUrl?: string
+  out: string
+}
+
+function dirOption(): Option {
+  return new Option('--dir <dir>', 'CA directory').default(DEFAULT_CA_DIR)
+}
+
+function passphraseFileOption(): Option {
+  return new Option(
+    '--passphrase-file <file>',
+    `file holding the CA passphrase (else $${PASSPHRASE_ENV})`,
+  )
+}
+
+function readPassphrase(opts: CommonOptions): string {
+  if (opts.passphraseFile !== undefined) {
+    return readFileSync(opts.passphraseFile, 'utf8').replace(/\r?\n$/, '')
+  }
+  const fromEnv = process.env[PASSPHRASE_ENV]
+  if (fromEnv === undefined || fromEnv === '') {
+    throw new CaPassphraseError(`set ${PASSPHRASE_ENV} or pass --passphrase-file`)
+  }
+  return fromEnv
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a positive integer')
+  return n
+}
+
+async function writeIssued(out: string, issued: IssuedCertificate): Promise<void> {
+  await mkdir(out, { recursive: true })
+  const base = join(out, issued.record.id)
+  await writeFile(`${base}.crt`, issued.chainPem)
+  await writeFile(`${base}.key`, issued.keyPem, { mode: 0o600 })
+  await writeFile(join(out, 'ca.crt'), issued.caPem)
+  const r = issued.record
+  console.log(`issued ${r.serial} ${r.uri} until ${r.notAfter}`)
+  console.log(`fingerprint ${r.fingerprint256}`)
+  console.log(`wrote ${base}.crt ${base}.key ${join(out, 'ca.crt')}`)
+}
+
+async function printCrl(ca: CertificateAuthority, days?: number): Promise<void> {
+  const crl = await ca.writeCrl(days !== undefined ? { days } : {})
+  console.log(
+    `crl #${crl.crlNumber} written to ${crl.path}; next update ${crl.nextUpdate.toISOString()}`,
+  )
+}

@@ -1,0 +1,29 @@
+/**
+ * The fields of a client certificate that identity templates may read:
+ * SAN URIs, SAN DNS names, and the subject's CN, O and OU values.
+ */
+import * as x509 from '@peculiar/x509'
+
+export interface CertificateFields {
+  readonly sanUris: readonly string[]
+  readonly sanDns: readonly string[]
+  /** Subject attribute values by short name (`CN`, `O`, `OU`), in order. */
+  readonly subject: ReadonlyMap<string, readonly string[]>
+}
+
+/** Subject attributes a template may name. */
+export const SUBJECT_FIELDS = ['CN', 'O', 'OU'] as const
+
+/** Read the identity-relevant fields from a DER certificate. */
+export function readCertificateFields(der: Uint8Array): CertificateFields {
+  const cert = new x509.X509Certificate(der)
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension)
+  const items = san?.names.items ?? []
+  const subject = new Map<string, string[]>()
+  for (const field of SUBJECT_FIELDS) subject.set(field, cert.subjectName.getField(field))
+  return {
+    sanUris: items.filter((n) => n.type === 'url').map((n) => n.value),
+    sanDns: items.filter((n) => n.type === 'dns').map((n) => n.value),
+    subject,
+  }
+}

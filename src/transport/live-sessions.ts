@@ -1,0 +1,150 @@
+/**
+ * The live TLS sessions of one listener, by certificate fingerprint, so
+ * revocation can bite them (control C11) and expiry can be warned about
+ * (C12). Closing goes through the broker: DISCONNECT 0x98 and no will.
+ */
+import type { X509Certificate } from 'node:crypto'
+import type { TLSSocket } from 'node:tls'
+import type { AuditSink } from '../audit/sink.js'
+import type { BrokerHandle } from '../broker/broker-api.js'
+import type { Clock } from '../broker/clock.js'
+import type { MappedIdentity } from '../identity/mapping.js'
+import { ReasonCode } from '../protocol/reason-codes.js'
+
+const DAY_MS = 86_400_000
+/** After DISCONNECT 0x98, the socket is destroyed if still open (C11: closed within 1 s). */
+const REVOKE_DESTROY_AFTER_MS = 500
+/** C12: expiry warnings for connected certificates at these days left. */
+export const EXPIRY_WARNING_DAYS: readonly number[] = [30, 7, 1]
+
+/** One admitted connection and the certificate it showed. */
+export interface LiveSession {
+  readonly socket: TLSSocket
+  /** The object handed to the broker: the core keeps it, so it finds this session's clients. */
+  readonly identity: MappedIdentity
+  readonly serial: string
+  readonly fingerprint256: string
+  readonly remoteAddress: string
+  readonly leafDer: Uint8Array
+  readonly issuerDer: Uint8Array | undefined
+  readonly notAfterMs: number
+  /** Smallest expiry step already reported for this session. */
+  warnedDays: number
+}
+
+export interface LiveSessionsDeps {
+  listener: string
+  broker: BrokerHandle
+  audit: AuditSink
+  clock: Clock
+}
+
+export class LiveSessions {
+  readonly #listener: string
+  readonly #broker: BrokerHandle
+  readonly #audit: AuditSink
+  readonly #clock: Clock
+  readonly #tracked = new Map<string, Set<LiveSession>>()
+
+  constructor(deps: LiveSessionsDeps) {
+    this.#listener = deps.listener
+    this.#broker = deps.broker
+    this.#audit = deps.audit
+    this.#clock = deps.clock
+  }
+
+  /** A snapshot: safe to close sessions while iterating. */
+  all(): LiveSession[] {
+    return [...this.#tracked.values()].flatMap((set) => [...set])
+  }
+
+  /** Remember an admitted session until its socket closes; warns at once if it expires soon. */
+  track(
+    socket: TLSSocket,
+    identity: MappedIdentity,
+    peer: X509Certificate,
+    issuerDer: Uint8Array | undefined,
+  ): LiveSession {
+    const entry: LiveSession = {
+      socket,
+      identity,
+      serial: peer.serialNumber,
+      fingerprint256: peer.fingerprint256,
+      remoteAddress: socket.remoteAddress ?? 'unknown',
+      leafDer: peer.raw,
+      issuerDer,
+      notAfterMs: Date.parse(peer.validTo),
+      warnedDays: Number.POSITIVE_INFINITY,
+    }
+    let set = this.#tracked.get(entry.fingerprint256)
+    if (!set) {
+      set = new Set()
+      this.#tracked.set(entry.fingerprint256, set)
+    }
+    set.add(entry)
+    socket.once('close', () => this.untrack(entry))
+    this.warnExpiry(entry)
+    return entry
+  }
+
+  /** C12: one `cert.expiring` event per session and warning step crossed. */
+  warnExpiry(entry: LiveSession): void {
+    const msLeft = entry.notAfterMs - this.#clock.now()
+    const step = EXPIRY_WARNING_DAYS.filter((d) => msLeft <= d * DAY_MS).at(-1)
+    if (step === undefined || step >= entry.warnedDays) return
+    entry.warnedDays = step
+    this.#audit.emit({
+      type: 'cert.expiring',
+      listener: this.#listener,
+      fingerprint256: entry.fingerprint256,
+      serial: entry.serial,
+      identity: entry.identity,
+      notAfter: new Date(entry.notAfterMs).toISOString(),
+      daysLeft: Math.max(0, Math.floor(msLeft / DAY_MS)),
+      thresholdDays: step,
+    })
+  }
+
+  /** Forget a session (its socket closed, or it was closed for revocation). */
+  untrack(entry: LiveSession): void {
+    const set = this.#tracked.get(entry.fingerprint256)
+    set?.delete(entry)
+    if (set?.size === 0) this.#tracked.delete(entry.fingerprint256)
+  }
+
+  /**
+   * Close a session whose certificate is revoked: DISCONNECT 0x98 through
+   * the broker (no will), one `tls.session.revoked` event, the socket
+   * destroyed at once if no client had connected, else after 500 ms if open.
+   */
+  closeRevoked(entry: LiveSession, cause: string): void {
+    this.untrack(entry)
+    // The core keeps the identity object it was handed, so identity by
+    // reference finds exactly this certificate's clients (not a renewed twin).
+    const clientIds = this.#broker
+      .listClients((c) => c.identity === entry.identity)
+      .filter((clientId) =>
+        // 5.0: DISCONNECT 0x98; the will is not sent.
+        this.#broker.disconnectClient(clientId, ReasonCode.AdministrativeAction, {
+          sendWill: false,
+        }),
+      )
+    this.#audit.emit({
+      type: 'tls.session.revoked',
+      listener: this.#listener,
+      remoteAddress: entry.remoteAddress,
+      fingerprint256: entry.fingerprint256,
+      serial: entry.serial,
+      cause,
+      clientIds,
+    })
+    if (clientIds.length === 0) {
+      // No CONNECT yet: nothing to tell the client, no will to suppress.
+      entry.socket.destroy()
+      return
+    }
+    this.#clock.schedule(REVOKE_DESTROY_AFTER_MS, () => {
+      if (!entry.socket.destroyed) entry.socket.destroy()
+    })
+  }
+}

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { Command } from 'commander'
+import { registerPkiCommands } from '../../src/cli/pki.js'
+import { makeTempDir } from '../helpers/tmp.js'
+
+function program(): Command {
+  const p = new Command('phimq').exitOverride()
+  registerPkiCommands(p)
+  return p
+}
+
+async function run(args: string[]): Promise<void> {
+  await program().parseAsync(args, { from: 'user' })
+}
+
+describe('phimq pki (C12)', () => {
+  const tmp = makeTempDir('phimq-cli-')
+  const dir = join(tmp.dir, 'ca')
+  const out = join(tmp.dir, 'out')
+  const passFile = join(tmp.dir, 'pass')
+  writeFileSync(passFile, 'a synthetic test passphrase\n', { mode: 0o600 })
+  after(() => tmp.remove())
+
+  it('init, issue, revoke and list work end to end and openssl sees the revocation', async () => {
+    await run(['pki', 'init', '--dir', dir, '--passphrase-file', passFile])
+    await run([
+      'pki',
+      'issue',
+      '--dir',
+      dir,
+      '--passphrase-file',
+      passFile,
+      '--kind',
+      'device',
+      '--tenant',
+      'acme',
+      '--id',
+      'bp-7',
+      '--days',
+      '30',
+      '--out',
+      out,
+    ])
+    assert.equal(statSync(join(out, 'bp-7.key')).mode & 0o777, 0o600)
+    const serial = spawnSync(
+      'openssl',
+      ['x509', '-in', join(out, 'bp-7.crt'), '-noout', '-serial'],
+      {
+        encoding: 'utf8',
+      },
+    )
+      .stdout.trim()
+      .replace('serial=', '')
+    assert.match(serial, /^[0-9A-F]{32}$/)
+
+    await run([
+      'pki',
+      'revoke',
+      serial,
+      '--dir',
+      dir,
+      '--passphrase-file',
+      passFile,
+      '--reason',
+      'keyCompromise',
+    ])
+    const crl = spawnSync('openssl', ['crl', '-in', join(dir, 'crl.pem'), '-noout', '-text'], {
+      encoding: 'utf8',
+    })
+    assert.equal(crl.status, 0)
+    assert.match(crl.stdout, new RegExp(serial))
+    const state = JSON.parse(readFileSync(join(dir, 'ca.json'), 'utf8')) as {
+      certificates: Array<{ serial: string; revokedAt?: string }>
+    }
+    assert.ok(state.certificates.find((c) => c.serial === serial.toLowerCase())?.revokedAt)
+  })
+
+  it('refuses to sign without a passphrase source', async () => {
+    const saved = process.env.PHIMQ_CA_PASSPHRASE
+    delete process.env.PHIMQ_CA_PASSPHRASE
+    try {
+      await assert.rejects(run(['pki', 'crl', '--dir', dir]), { code: 'PHIMQ_CA_PASSPHRASE' })
+    } finally {
+      if (saved !== undefined) process.env.PHIMQ_CA_PASSPHRASE = saved
+    }
+  })
+})
