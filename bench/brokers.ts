@@ -27,6 +27,9 @@ export interface BenchContext {
  */
 export const CERT_CLIENT_ID_PREFIX = 'device-bench-0001-'
 
+/** The tenant of the test client certificate (its O). */
+export const BENCH_TENANT = 'bench-tenant'
+
 /** A listener kind a run uses. */
 export type Listener = 'plain' | 'mtls'
 
@@ -36,6 +39,8 @@ export interface BrokerSpec {
   readonly description: string
   /** The listener of `native` workloads. */
   readonly native: Listener
+  /** Extra generator arguments every run against this broker gets. */
+  readonly genArgs?: readonly string[]
   /** Only these workloads run on it (others leave no row). */
   readonly onlyWorkloads?: readonly string[]
   /** Why this broker cannot run at all (missing program), or null. */
@@ -180,8 +185,10 @@ export function probePhimq(ctx: BenchContext, variant: string): PhimqProbe | str
 const PHIMQ_ROWS = {
   shipped: {
     name: 'phimq',
-    description: 'phimq as shipped: mTLS listener, every safeguard at its default',
+    description: 'phimq as shipped: mTLS listener, policy, every safeguard at its default',
     native: 'mtls',
+    // tenancy: every topic of a tenant's client starts with the tenant
+    genArgs: ['--topic-prefix', `${BENCH_TENANT}/`],
   },
   bare: {
     name: 'phimq-bare',

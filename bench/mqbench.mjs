@@ -54,6 +54,8 @@ const { values: o, positionals } = parseArgs({
     'client-id-prefix': { type: 'string', default: '' },
     // Clean Session 0: the broker keeps every client's session (and its QoS 1 state) in its store
     persistent: { type: 'boolean', default: false },
+    // put before every topic: a broker that confines tenants to a topic prefix (phimq's policy)
+    'topic-prefix': { type: 'string', default: '' },
   },
 })
 const workload = positionals[0]
@@ -82,6 +84,7 @@ const BROKER_PID = o['broker-pid'] ? Number(o['broker-pid']) : null
 const KEEPALIVE = Number(o.keepalive)
 const CLIENT_ID_PREFIX = o['client-id-prefix']
 const PERSISTENT = o.persistent
+const TOPIC_PREFIX = o['topic-prefix']
 
 // ---------- /proc helpers (broker and self CPU, memory) ----------
 const CLK_TCK = 100
@@ -343,7 +346,7 @@ async function pubsub() {
   const nSubs = isFanout ? Number(o.subs || 100) : Number(o.subs || 1)
   const fanFactor = nSubs // every subscriber gets every message
   const WINDOW = Number(o.window || (isFanout ? 20000 : 2000)) // deliveries in flight
-  const subTopic = isFanout ? 'bcast/all/hr' : 'sensors/+/hr'
+  const subTopic = TOPIC_PREFIX + (isFanout ? 'bcast/all/hr' : 'sensors/+/hr')
 
   // state
   let delivered = 0 // deliveries seen by subscribers
@@ -415,7 +418,7 @@ async function pubsub() {
   }
   const pubs = await inBatches(nPubs, 50, async (k) => {
     const c = await openClient(`bp${k}-${process.pid}`, onPubPacket)
-    c.tpl = publishTemplate(isFanout ? 'bcast/all/hr' : `sensors/${k}/hr`, QOS)
+    c.tpl = publishTemplate(TOPIC_PREFIX + (isFanout ? 'bcast/all/hr' : `sensors/${k}/hr`), QOS)
     c.tpl.buf.writeUInt32LE(k, c.tpl.payloadOff + 8)
     // packet ids: by default every publisher counts 1..65535 like independent devices do;
     // --disjoint-ids gives each publisher its own range (no two publishers share an id at once)

@@ -37,9 +37,6 @@ export function benchConfig(o: PhimqBenchOptions): Record<string, unknown> {
           // ... and 5,000 connections come from 127.0.0.1 within seconds.
           limits: { connectionsPerAddress: 1_000_000 },
         }
-  // TODO(#7): when src/server.ts builds the policy gate, give the shipped row a `policy`
-  // section (a rule for role `device` of tenant `bench-tenant`, a binary PHI class for the
-  // bench topics) and prefix the generator's topics with the tenant (tenancy mode `prefix`).
   const bare = o.variant !== 'shipped'
   return {
     // plaintext is allowed only in dev (C05); as shipped we run as production
@@ -48,6 +45,8 @@ export function benchConfig(o: PhimqBenchOptions): Record<string, unknown> {
     dataDir: join(o.dir, 'data'),
     listeners: [listener],
     ...(o.variant === 'sqlite' ? { store: sqliteStore(o.dir) } : {}),
+    // prod requires a policy: least privilege for the bench's one test identity
+    ...(bare ? {} : { policy: BENCH_POLICY }),
     // as shipped: the signed, hash-chained audit trail (the default); bare: plain JSON lines
     ...(bare ? { audit: { sink: 'jsonl', path: join(o.dir, 'audit.jsonl') } } : {}),
     alerts: { enabled: !bare },
@@ -70,4 +69,33 @@ function sqliteStore(dir: string): Record<string, unknown> {
     synchronous: 'normal',
     masterKeyFile: masterKeyPath(dir),
   }
+}
+
+/**
+ * The shipped row's policy: the test identity (tenant `bench-tenant`, role
+ * `device`) may publish and subscribe on the bench topics of its tenant and
+ * nothing else; the topics are a PHI class with a binary payload (the bench
+ * payload is a timestamp, two counters and filler, synthetic).
+ */
+const BENCH_TOPICS = ['{tenant}/sensors/+/hr', '{tenant}/bcast/all/hr']
+const BENCH_POLICY = {
+  rules: [
+    {
+      name: 'bench-device',
+      who: { tenant: 'bench-tenant', role: 'device' },
+      actions: ['publish', 'subscribe'],
+      topics: BENCH_TOPICS,
+      maxQos: 1,
+    },
+  ],
+  classes: [
+    {
+      name: 'bench-vitals',
+      topics: BENCH_TOPICS,
+      payload: {
+        format: 'binary',
+        reason: 'synthetic benchmark payload: a time stamp and counters',
+      },
+    },
+  ],
 }

@@ -215,6 +215,7 @@ async function runCell(ctx: BenchContext, o: RunOptions, c: Cell, pin: boolean) 
         '--port',
         String(port),
         ...(c.listener === 'mtls' ? mtlsArgs(ctx) : []),
+        ...(c.broker.genArgs ?? []),
         '--broker-pid',
         String(broker.pid),
         '--label',
@@ -231,6 +232,7 @@ async function runCell(ctx: BenchContext, o: RunOptions, c: Cell, pin: boolean) 
     const contaminated = result.error === undefined && others > CONTAMINATED_OTHERS_PCT
     records.push({
       ...result,
+      workload: result.workload ?? c.workload.kind,
       id: c.workload.id,
       broker: c.broker.name,
       rep: c.rep,
