@@ -11,9 +11,18 @@
  *   npm run bench -- [--quick] [--reps 3] [--workloads fanin-q0,conn-tcp]
  *     [--brokers phimq,phimq-bare,phimq-sqlite,mosquitto,aedes] [--out /tmp/phimq-bench]
  *     [--cpu-prof]   V8 CPU profiles of the phimq runs, for the hot-path pass
+ *   npm run bench -- --report /tmp/phimq-bench/bench-<time>.json   (print a table again)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -37,8 +46,8 @@ import {
   waitPort,
   waitQuiet,
 } from './host.js'
-import { type RunRecord, renderMarkdown, summarize } from './report.js'
-import { selectWorkloads, type Workload } from './workloads.js'
+import { type RunRecord, renderMarkdown, type SummaryRow, summarize } from './report.js'
+import { selectWorkloads, WORKLOADS, type Workload } from './workloads.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -59,6 +68,7 @@ interface RunOptions {
   readonly tries: number
   readonly nice: number
   readonly cpuProf: boolean
+  readonly report: string
 }
 
 function parseOptions(): RunOptions {
@@ -78,6 +88,7 @@ function parseOptions(): RunOptions {
       tries: { type: 'string' },
       nice: { type: 'string', default: '0' },
       'cpu-prof': { type: 'boolean', default: false },
+      report: { type: 'string', default: '' },
     },
   })
   const list = (s: string | undefined): string[] | null => (s ? s.split(',') : null)
@@ -96,6 +107,7 @@ function parseOptions(): RunOptions {
     tries: Number(v.tries ?? (quick ? 1 : 3)),
     nice: Number(v.nice),
     cpuProf: v['cpu-prof'],
+    report: v.report,
   }
 }
 
@@ -276,8 +288,44 @@ function gitCommit(): string {
   return r.status === 0 ? r.stdout.trim() : 'unknown'
 }
 
+/** Summary and table, rows in the order of the workload and broker lists. */
+function tabulate(
+  records: RunRecord[],
+  workloads: readonly Workload[],
+  brokers: readonly Pick<BrokerSpec, 'name'>[],
+): { summary: SummaryRow[]; table: string } {
+  const wIdx = new Map(workloads.map((w, i) => [w.id, i]))
+  const bIdx = new Map(brokers.map((b, i) => [b.name, i]))
+  const at = (m: Map<string, number>, k: string): number => m.get(k) ?? m.size
+  const sorted = [...records].sort(
+    (a, b) =>
+      at(wIdx, a.id) - at(wIdx, b.id) ||
+      at(bIdx, a.broker) - at(bIdx, b.broker) ||
+      a.rep - b.rep ||
+      a.try - b.try,
+  )
+  const altRefs = new Map(workloads.flatMap((w) => (w.altRef ? [[w.id, w.altRef] as const] : [])))
+  const summary = summarize(sorted, 'mosquitto', altRefs)
+  return { summary, table: renderMarkdown(summary, 'mosquitto') }
+}
+
+/** `--report FILE`: the table of an earlier run's JSON, printed again. */
+function reprint(file: string): void {
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+    runs: RunRecord[]
+    brokers: { name: string }[]
+    workloads: { id: string }[]
+  }
+  const workloads = saved.workloads.map((w) => WORKLOADS.find((x) => x.id === w.id) ?? w)
+  console.log(tabulate(saved.runs, workloads as Workload[], saved.brokers).table)
+}
+
 async function main(): Promise<void> {
   const o = parseOptions()
+  if (o.report !== '') {
+    reprint(o.report)
+    return
+  }
   const started = new Date()
   const machine = machineFacts()
 
@@ -343,9 +391,7 @@ async function main(): Promise<void> {
   }
 
   // 6. Report.
-  const altRefs = new Map(o.workloads.flatMap((w) => (w.altRef ? [[w.id, w.altRef] as const] : [])))
-  const summary = summarize(records, 'mosquitto', altRefs)
-  const table = renderMarkdown(summary, 'mosquitto')
+  const { summary, table } = tabulate(records, o.workloads, o.brokers)
   const finished = new Date()
   const report = {
     started: started.toISOString(),
