@@ -8,6 +8,7 @@ import type { Gate } from './broker/gate.js'
 import type { Logger } from './broker/logger.js'
 import { silentLogger } from './broker/logger.js'
 import { type LoadedConfig, loadConfigFile } from './config/load.js'
+import { ListenError } from './errors.js'
 import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
 import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
@@ -77,6 +78,12 @@ export async function startServer(
     auditTraffic: true,
   })
   await broker.start()
+  metrics?.onCollect(() => {
+    const stats = broker.stats()
+    metrics.setQueuedMessages(stats.queuedMessages)
+    metrics.setInflightMessages(stats.inflightMessages)
+  })
+  // TODO(#6): store commit latency and certificate expiry gauges are not fed yet.
   const listeners: RunningListener[] = []
   // One deny list for every listener: quarantine (C30) adds to it once.
   const denyList = new DenyList()
@@ -97,7 +104,14 @@ export async function startServer(
     }
     if (metrics) {
       const { host, port } = config.metrics
-      metricsServer = await startMetricsServer({ metrics, host, port, logger: log })
+      metricsServer = await startMetricsServer({ metrics, host, port, logger: log }).catch(
+        (err: unknown) => {
+          throw new ListenError(
+            `metrics endpoint cannot bind ${host}:${port}; change metrics.port or set metrics.enabled: false`,
+            { cause: err },
+          )
+        },
+      )
     }
   } catch (err) {
     await stopAll()

@@ -198,14 +198,14 @@ export class Broker implements BrokerHandle {
     }
     session.expiryTimer?.cancel()
     session.expiryTimer = undefined
-    // Rights may have changed while the session was away (issue #4).
-    if (sessionPresent) this.#reevaluate(session, 'session.resumed')
     session.connection = conn
     session.clientInfo = info
     session.protocolVersion = conn.version
     session.identity = info.identity
     session.sessionExpirySeconds = sessionExpirySeconds
     conn.session = session
+    // Rights may have changed while the session was away (issue #4).
+    if (sessionPresent) this.#reevaluate(session, 'session.resumed')
     this.#persistSession(session)
     return { session, sessionPresent }
   }
@@ -601,6 +601,17 @@ export class Broker implements BrokerHandle {
     }
     messagesDropped += session.dropDenied((message) => this.gate.authorizeDelivery(client, message))
     return { subscriptionsRemoved, messagesDropped }
+  }
+
+  /** Totals for the metrics endpoint; walks every session, so call it per scrape only. */
+  stats(): { sessions: number; queuedMessages: number; inflightMessages: number } {
+    let queuedMessages = 0
+    let inflightMessages = 0
+    for (const session of this.sessions.values()) {
+      queuedMessages += session.queue.length
+      inflightMessages += session.inflight.size
+    }
+    return { sessions: this.sessions.size, queuedMessages, inflightMessages }
   }
 
   /** A topic as it may appear in audit events: PHI hits masked (C21, C26). */

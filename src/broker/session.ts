@@ -91,7 +91,9 @@ export class Session {
    */
   offer(message: Message, qos: Qos, retain: boolean, subIds?: readonly number[]): void {
     const engine = this.#engine
-    if (message.expiresAt !== undefined && message.expiresAt <= engine.clock.now()) {
+    // Strictly past: a Message Expiry Interval of 0 still reaches clients
+    // connected at the moment it is published, and is never queued.
+    if (message.expiresAt !== undefined && message.expiresAt < engine.clock.now()) {
       engine.dropped(this.clientId, message, 'expired')
       return
     }

@@ -204,8 +204,16 @@ export class Metrics {
     this.#alerts.inc({ rule: label(rule) })
   }
 
+  readonly #collectors: Array<() => void> = []
+
+  /** Run `fn` before each render, to read gauges that are cheaper to pull than to push. */
+  onCollect(fn: () => void): void {
+    this.#collectors.push(fn)
+  }
+
   /** The text exposition format, for `/metrics`. */
   render(): Promise<string> {
+    for (const collect of this.#collectors) collect()
     return this.registry.metrics()
   }
 

@@ -84,9 +84,53 @@ describe('audit trail behind the broker core', () => {
     }
   })
 
-  it('allowed publishes and deliveries appear as traffic summaries per client, topic and minute (C25)', {
-    skip:
-      'the core does not emit publish.allowed / message.delivered yet; it should call ' +
-      'publishAllowedEvent and messageDeliveredEvent from src/audit/build.ts (#6)',
-  }, () => {})
+  it('allowed publishes and deliveries appear as traffic summaries per client, topic and minute (C25)', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      const loaded = parseConfig(yaml, '<inline>', dir)
+      const pipeline = createAuditPipeline({ config: loaded.config, dataDir: loaded.dataDir })
+      const broker = new Broker({ nodeId: 'n1', audit: pipeline.sink, auditTraffic: true })
+      await broker.start()
+      const server: Server = createServer((socket) => {
+        broker.handleConnection(socket, { listener: 'dev-plain', remoteAddress: '127.0.0.1' })
+      })
+      server.listen(0, '127.0.0.1')
+      await once(server, 'listening')
+      const address = server.address()
+      const url = `mqtt://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+      const sub = await mqtt.connectAsync(url, { clientId: 'app-1', reconnectPeriod: 0 })
+      const pub = await mqtt.connectAsync(url, { clientId: 'dev-1', reconnectPeriod: 0 })
+      await sub.subscribeAsync('ward/+/hr', { qos: 1 })
+      let seen = 0
+      const all = new Promise<void>((resolve) =>
+        sub.on('message', () => {
+          if (++seen === 3) resolve()
+        }),
+      )
+      for (const hr of ['71', '72', '73']) await pub.publishAsync('ward/7/hr', hr, { qos: 1 })
+      await all
+      await pub.endAsync()
+      await sub.endAsync()
+      server.close()
+      await broker.close()
+      await pipeline.close()
+
+      const trailDir = join(loaded.dataDir, 'audit')
+      const summaries = [...searchTrail(trailDir, { types: ['traffic.summary'] })].map(
+        (h) => h.record,
+      )
+      const inbound = summaries.find((r) => r.direction === 'in' && r.clientId === 'dev-1')
+      const outbound = summaries.find((r) => r.direction === 'out' && r.clientId === 'app-1')
+      assert.equal(inbound?.topic, 'ward/7/hr')
+      assert.equal(inbound?.messages, 3)
+      assert.equal(inbound?.bytes, 6)
+      assert.equal(outbound?.messages, 3)
+      // No per-message events: the summaries stand for them.
+      const types = [...searchTrail(trailDir, {})].map((h) => String(h.record.type))
+      assert.equal(types.includes('publish.allowed'), false)
+      assert.equal(types.includes('message.delivered'), false)
+    } finally {
+      cleanup()
+    }
+  })
 })

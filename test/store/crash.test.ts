@@ -114,6 +114,7 @@ async function writeConfig(dir: string, port: number): Promise<string> {
       'limits: { maxQueuedMessages: 100000, maxQueuedBytes: 100000000 }',
       'store: { type: sqlite, masterKeyEnv: PHIMQ_CRASH_TEST_KEY }',
       'audit: { sink: memory }',
+      'metrics: { enabled: false }',
       'log: { level: error }',
       '',
     ].join('\n'),
