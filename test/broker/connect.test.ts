@@ -4,40 +4,18 @@
  * keep alive and broker-initiated DISCONNECT. Raw sockets for exact packets.
  */
 import assert from 'node:assert/strict'
-import { afterEach, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet'
 import { ManualClock } from '../../src/broker/clock.js'
 import { allowAllGate, type Gate } from '../../src/broker/gate.js'
-import { startBroker, type TestBroker, type TestBrokerOptions } from '../helpers/broker.js'
-import { RawClient } from '../helpers/raw-client.js'
+import { useRawHarness } from '../helpers/raw-harness.js'
 
-let tb: TestBroker | undefined
-const raws: RawClient[] = []
-
-async function broker(options: TestBrokerOptions = {}): Promise<TestBroker> {
-  tb = await startBroker(options)
-  return tb
-}
-
-async function raw(
-  version: 4 | 5,
-  fields: Parameters<RawClient['connect']>[0] = {},
-): Promise<{ client: RawClient; connack: IConnackPacket }> {
-  const result = await RawClient.connected((tb as TestBroker).port, version, fields)
-  raws.push(result.client)
-  return result
-}
-
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.destroy()
-  await tb?.close()
-  tb = undefined
-})
+const { broker, raw, open, current } = useRawHarness()
 
 /** Wait until the broker has taken over `n` sockets (the accept may lag the client). */
 async function brokerHasConnections(n: number): Promise<void> {
   const until = Date.now() + 3000
-  while ((tb as TestBroker).broker.connections.size < n && Date.now() < until) {
+  while (current().broker.connections.size < n && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 10))
   }
   // And let the bytes already written reach it.
@@ -60,13 +38,12 @@ describe('Client Identifier', () => {
     assert.equal(connack.reasonCode, 0)
     const assigned = connack.properties?.assignedClientIdentifier
     assert.ok(assigned && assigned.length > 0, 'assigned && assigned.length > 0')
-    assert.ok(tb?.broker.sessions.has(assigned), 'tb?.broker.sessions.has(assigned)')
+    assert.ok(current().broker.sessions.has(assigned), 'tb?.broker.sessions.has(assigned)')
   })
 
   it('keeps a session under an assigned Client Identifier that the client can resume [MQTT-3.1.3-6]', async () => {
     await broker()
-    const client = await RawClient.open((tb as TestBroker).port, 5)
-    raws.push(client)
+    const client = await open(5)
     // mqtt-packet will not encode an empty id with Clean Start 0, so by hand:
     // 'MQTT' level 5, flags 0, keep alive 0, Session Expiry Interval 60, empty id.
     client.write(
@@ -108,8 +85,7 @@ describe('Client Identifier', () => {
 
   it('refuses an empty Client Identifier with Clean Session 0 in 3.1.1 with 0x02 and closes [MQTT-3.1.3-8]', async () => {
     await broker()
-    const client = await RawClient.open((tb as TestBroker).port, 4)
-    raws.push(client)
+    const client = await open(4)
     // mqtt-packet will not encode this CONNECT, so the bytes are written out:
     // 'MQTT' level 4, flags 0 (Clean Session 0), keep alive 0, empty id.
     client.write(
@@ -142,8 +118,7 @@ describe('CONNECT properties', () => {
     const name = Object.keys(props)[0]
     it(`closes a connection whose CONNECT has ${name} 0, a Protocol Error (section 3.1.2.11) [MQTT-4.13.1-1]`, async () => {
       await broker()
-      const client = await RawClient.open((tb as TestBroker).port, 5)
-      raws.push(client)
+      const client = await open(5)
       client.send({
         cmd: 'connect',
         protocolId: 'MQTT',
@@ -186,7 +161,7 @@ describe('session takeover', () => {
     const disconnect = (await old.client.next('disconnect')) as IDisconnectPacket
     assert.equal(disconnect.reasonCode, 0x8e)
     await old.client.waitClosed()
-    assert.equal(tb?.audit.ofType('session.taken-over').length, 1)
+    assert.equal(current().audit.ofType('session.taken-over').length, 1)
   })
 
   it('closes the existing 3.1.1 connection when the same id connects [MQTT-3.1.4-2]', async () => {
@@ -266,8 +241,7 @@ describe('data after a refused CONNECT', () => {
       })
       watcher.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sneak', qos: 0 }] })
       await watcher.next('suback')
-      const client = await RawClient.open((tb as TestBroker).port, version)
-      raws.push(client)
+      const client = await open(version)
       const mqttPacket = (await import('mqtt-packet')).default
       const opts = { protocolVersion: version }
       client.write(
@@ -321,8 +295,7 @@ describe('broker shutdown', () => {
 describe('protocol level and packet order', () => {
   it('answers CONNECT with an unsupported protocol level with CONNACK 0x01 and closes [MQTT-3.1.2-2]', async () => {
     await broker()
-    const client = await RawClient.open((tb as TestBroker).port, 4)
-    raws.push(client)
+    const client = await open(4)
     // CONNECT 'MQTT' level 6, clean, keep alive 0, empty client id.
     client.write(
       Buffer.from([
@@ -336,8 +309,7 @@ describe('protocol level and packet order', () => {
 
   it('answers a 3.1 (MQIsdp, level 3) CONNECT with CONNACK 0x01 and closes [MQTT-3.1.2-2]', async () => {
     await broker()
-    const client = await RawClient.open((tb as TestBroker).port, 4)
-    raws.push(client)
+    const client = await open(4)
     client.send({
       cmd: 'connect',
       protocolId: 'MQIsdp',
@@ -353,8 +325,7 @@ describe('protocol level and packet order', () => {
 
   it('closes a 3.1.1 CONNECT with a password but no user name without CONNACK [MQTT-3.1.2-22] [MQTT-3.1.4-1]', async () => {
     await broker()
-    const client = await RawClient.open((tb as TestBroker).port, 4)
-    raws.push(client)
+    const client = await open(4)
     // 'MQTT' level 4, flags: password, clean; keep alive 0; id 'a'; password 'p'.
     client.write(
       Buffer.from([
@@ -368,8 +339,7 @@ describe('protocol level and packet order', () => {
 
   it('closes a 3.1.1 CONNECT whose Will Topic has a wildcard without CONNACK [MQTT-3.1.4-1]', async () => {
     await broker()
-    const client = await RawClient.open((tb as TestBroker).port, 4)
-    raws.push(client)
+    const client = await open(4)
     client.send({
       cmd: 'connect',
       protocolId: 'MQTT',
@@ -405,8 +375,7 @@ describe('protocol level and packet order', () => {
 
   it('closes a connection whose first packet is not CONNECT, without a reply [MQTT-3.1.0-1]', async () => {
     await broker()
-    const client = await RawClient.open((tb as TestBroker).port, 5)
-    raws.push(client)
+    const client = await open(5)
     client.send({ cmd: 'pingreq' })
     await client.waitClosed()
     assert.equal(client.inbox.length, 0)
@@ -433,8 +402,7 @@ describe('connect timeout', () => {
   it('closes a socket that sends no CONNECT within connectTimeoutSeconds', async () => {
     const clock = new ManualClock()
     await broker({ clock, limits: { connectTimeoutSeconds: 10 } })
-    const client = await RawClient.open((tb as TestBroker).port, 5)
-    raws.push(client)
+    const client = await open(5)
     await brokerHasConnections(1)
     clock.advance(9_999)
     await new Promise((r) => setTimeout(r, 50))
@@ -446,8 +414,7 @@ describe('connect timeout', () => {
   it('closes a socket that sent only part of a CONNECT within connectTimeoutSeconds', async () => {
     const clock = new ManualClock()
     await broker({ clock, limits: { connectTimeoutSeconds: 5 } })
-    const client = await RawClient.open((tb as TestBroker).port, 5)
-    raws.push(client)
+    const client = await open(5)
     // A CONNECT header declaring 18 bytes, and only 3 of them.
     client.write(Buffer.from([0x10, 0x12, 0x00, 0x04, 0x4d]))
     await brokerHasConnections(1)
@@ -459,8 +426,7 @@ describe('connect timeout', () => {
     const clock = new ManualClock()
     const stalling: Gate = { ...allowAllGate, authorizeConnect: () => new Promise(() => {}) }
     await broker({ clock, gate: stalling, limits: { connectTimeoutSeconds: 5 } })
-    const client = await RawClient.open((tb as TestBroker).port, 5)
-    raws.push(client)
+    const client = await open(5)
     client.send({
       cmd: 'connect',
       protocolId: 'MQTT',
