@@ -9,7 +9,7 @@
  * by {@link checkInboundProperties}, which also checks the rules that tie two
  * properties together.
  */
-import type { Packet, UserProperties } from 'mqtt-packet'
+import type { Packet } from 'mqtt-packet'
 import {
   Ctx,
   PROPERTY_BY_KEY,
@@ -136,34 +136,6 @@ export function checkInboundProperties(packet: Packet, version: 4 | 5): Violatio
   if (packet.cmd === 'connect') return checkConnect(packet)
   if (packet.cmd === 'auth') return checkAuth(packet)
   return undefined
-}
-
-/**
- * The User Properties of a parsed packet as name/value pairs.
- *
- * `mqtt-packet` keeps them in an object keyed by name, so this order is the
- * object's: names in order of first appearance, except that integer-like
- * names ("7", "42") come first in ascending order, and all values of one
- * name are grouped together. A name whose first value is the empty string
- * loses that value when the name repeats. Order across names is therefore
- * not the order received [MQTT-3.3.2-18].
- * TODO(#2): where order must be kept exactly, the core should take User
- * Properties from the raw bytes: `readPublishUserProperties` and
- * `readWillUserProperties` in utf8-fields.ts.
- */
-export function userPropertyPairs(props: UserProperties | undefined): Array<[string, string]> {
-  const pairs: Array<[string, string]> = []
-  if (props === undefined) return pairs
-
-  for (const name of Object.keys(props)) {
-    const value = props[name]
-    if (Array.isArray(value)) {
-      for (const one of value) pairs.push([name, String(one)])
-    } else if (value !== undefined) {
-      pairs.push([name, String(value)])
-    }
-  }
-  return pairs
 }
 
 function checkSection(properties: object, context: number): Violation | undefined {

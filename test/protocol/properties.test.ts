@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { Packet } from 'mqtt-packet'
-import { checkInboundProperties, userPropertyPairs } from '../../src/protocol/properties.js'
+import { checkInboundProperties } from '../../src/protocol/properties.js'
 import { checkPacketStrings } from '../../src/protocol/utf8-fields.js'
 import type { Violation } from '../../src/protocol/violation.js'
 import { mustParse, parseOne } from './parse.js'
@@ -322,52 +322,5 @@ describe('property values', () => {
   it('3.1.1 packets carry no properties and always pass the property check', () => {
     const parsed = mustParse(connect({ version: 4, username: 'u' }), 4)
     assert.equal(checkInboundProperties(parsed, 4), undefined)
-  })
-})
-
-describe('User Properties as pairs', () => {
-  it('userPropertyPairs expands repeated names and keeps first-appearance order of names', () => {
-    const raw = build('publish', userProp('b', '1'), userProp('a', '2'), userProp('b', '3'))
-    const parsed = mustParse(raw, 5)
-    assert.equal(parsed.cmd, 'publish')
-    const pairs = userPropertyPairs(
-      parsed.cmd === 'publish' ? parsed.properties?.userProperties : {},
-    )
-    assert.deepEqual(pairs, [
-      ['b', '1'],
-      ['b', '3'],
-      ['a', '2'],
-    ])
-  })
-
-  it('userPropertyPairs handles names such as __proto__ and constructor as plain names', () => {
-    const raw = build('publish', userProp('__proto__', 'x'), userProp('constructor', 'y'))
-    const parsed = mustParse(raw, 5)
-    const pairs = userPropertyPairs(
-      parsed.cmd === 'publish' ? parsed.properties?.userProperties : {},
-    )
-    assert.deepEqual(pairs, [
-      ['__proto__', 'x'],
-      ['constructor', 'y'],
-    ])
-  })
-
-  it('userPropertyPairs of no User Properties is empty', () => {
-    assert.deepEqual(userPropertyPairs(undefined), [])
-  })
-
-  it('[MQTT-3.3.2-18] userPropertyPairs keeps the received order across names', {
-    skip:
-      'today mqtt-packet groups values by name and JS puts integer-like names first, so ' +
-      'b=1, 10=x, b=3 comes back as 10=x, b=1, b=3; use readPublishUserProperties (TODO(#2))',
-  }, () => {
-    const raw = build('publish', userProp('b', '1'), userProp('10', 'x'), userProp('b', '3'))
-    const parsed = mustParse(raw, 5)
-    const props = parsed.cmd === 'publish' ? parsed.properties?.userProperties : {}
-    assert.deepEqual(userPropertyPairs(props), [
-      ['b', '1'],
-      ['10', 'x'],
-      ['b', '3'],
-    ])
   })
 })
