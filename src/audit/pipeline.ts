@@ -84,8 +84,11 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
     })
     base = trail
   } else if (audit.sink === 'jsonl') {
-    // TODO(#6): exporters are fed by the trail only; the jsonl sink has none.
-    base = new JsonLinesAuditSink(at(audit.path), config.nodeId, clock)
+    base = new JsonLinesAuditSink(at(audit.path), config.nodeId, {
+      clock,
+      logger,
+      exporters: audit.exporters.map((e) => makeExporter(e, { at, clock, logger, config })),
+    })
   } else {
     memory = new MemoryAuditSink(config.nodeId, clock)
     base = memory
