@@ -14,10 +14,15 @@ export interface AuditCliIo {
   err(line: string): void
   /** Set the process exit code (non-zero on a broken trail or bad input). */
   exit(code: number): void
+  /** True once nobody reads the output any more (the pipe closed): stop searching. */
+  closed?(): boolean
 }
 
 const processIo: AuditCliIo = {
   out: (line) => console.log(line),
+  // A failed write to a closed pipe destroys stdout at once; the EPIPE
+  // itself is handled in `main.ts` (exit quietly).
+  closed: () => process.stdout.destroyed,
   err: (line) => console.error(line),
   exit: (code) => {
     process.exitCode = code
@@ -102,6 +107,7 @@ function runSearch(opts: SearchOptions, io: AuditCliIo): void {
   }
   let count = 0
   for (const hit of searchTrail(opts.dir, query)) {
+    if (io.closed?.()) return
     count++
     if (opts.json) io.out(JSON.stringify(hit.record))
     else io.out(describe(hit.record))
