@@ -1,6 +1,7 @@
 /**
  * Composition: builds one running broker from a validated config.
  */
+import { resolve } from 'node:path'
 import { type AuditPipeline, createAuditPipeline } from './audit/pipeline.js'
 import type { AuditSink } from './audit/sink.js'
 import { Broker } from './broker/broker.js'
@@ -8,7 +9,9 @@ import type { Gate } from './broker/gate.js'
 import type { Logger } from './broker/logger.js'
 import { silentLogger } from './broker/logger.js'
 import { type LoadedConfig, loadConfigFile } from './config/load.js'
+import type { Config } from './config/schema.js'
 import { ListenError } from './errors.js'
+import { BrokerCertificates } from './monitor/certificates.js'
 import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
 import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
@@ -60,17 +63,28 @@ export async function startServer(
   const metrics = config.metrics.enabled
     ? new Metrics({ processMetrics: config.metrics.processMetrics })
     : undefined
+  const baseDir = configBaseDir(loaded)
+  // Server and CA certificates of the TLS listeners: expiry gauge and the cert-expiry alert (C29).
+  const certificates = brokerCertificates(config, baseDir)
   // core -> alerts -> metrics -> traffic summaries -> trail (see src/audit/pipeline.ts)
   const pipeline: AuditPipeline | undefined = options.audit
     ? undefined
-    : createAuditPipeline({ config, dataDir: loaded.dataDir, logger: log, metrics })
+    : createAuditPipeline({
+        config,
+        dataDir: loaded.dataDir,
+        logger: log,
+        metrics,
+        certificates: () => certificates.watched(),
+      })
   const audit = options.audit ?? (pipeline as AuditPipeline).sink
   // The policy gate: allow-all only in dev without a policy section; refused elsewhere.
   const gate = createPolicyGate(loaded, { audit })
+  const store = buildStore(loaded, log)
+  if (metrics) store.observeCommits?.((c) => metrics.observeStoreCommit(c.seconds))
   const broker = new Broker({
     nodeId: config.nodeId,
     gate,
-    store: buildStore(loaded, log),
+    store,
     audit,
     logger: log,
     limits: config.limits,
@@ -82,12 +96,11 @@ export async function startServer(
     const stats = broker.stats()
     metrics.setQueuedMessages(stats.queuedMessages)
     metrics.setInflightMessages(stats.inflightMessages)
+    metrics.setCertificateExpiries(certificates.current())
   })
-  // TODO(#6): store commit latency and certificate expiry gauges are not fed yet.
   const listeners: RunningListener[] = []
   // One deny list for every listener: quarantine (C30) adds to it once.
   const denyList = new DenyList()
-  const baseDir = configBaseDir(loaded)
   let metricsServer: RunningMetricsServer | undefined
   const stopAll = async (): Promise<void> => {
     await Promise.all(listeners.map((l) => l.close()))
@@ -125,6 +138,15 @@ export async function startServer(
     reloadPolicy: () => reloadPolicy(loaded, gate, broker),
     close: stopAll,
   }
+}
+
+function brokerCertificates(config: Config, baseDir: string): BrokerCertificates {
+  const files = config.listeners.flatMap((l) =>
+    l.type === 'tcp'
+      ? []
+      : [{ listener: l.name, cert: resolve(baseDir, l.tls.cert), ca: resolve(baseDir, l.tls.ca) }],
+  )
+  return new BrokerCertificates(files)
 }
 
 function reloadPolicy(
