@@ -14,11 +14,13 @@ import { ListenError } from './errors.js'
 import { BrokerCertificates } from './monitor/certificates.js'
 import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
+import { InventoryWatch } from './pki/inventory-watch.js'
 import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
 import { MemoryStore } from './store/memory-store.js'
 import { sqliteStoreFromConfig } from './store/sqlite-from-config.js'
 import type { Store } from './store/store.js'
 import { DenyList } from './transport/deny-list.js'
+import { ExpiryWarnings } from './transport/expiry-warnings.js'
 import type { RunningListener } from './transport/tcp-listener.js'
 import { configBaseDir, startListener } from './transport/tls-listeners.js'
 
@@ -101,8 +103,20 @@ export async function startServer(
   const listeners: RunningListener[] = []
   // One deny list for every listener: quarantine (C30) adds to it once.
   const denyList = new DenyList()
+  // C12: one tracker, so a certificate is warned about once per step, whatever the listener.
+  const expiryWarnings = new ExpiryWarnings({
+    audit,
+    warningDays: config.audit.certExpiry.warningDays,
+  })
+  const inventory = new InventoryWatch({
+    dataDir: loaded.dataDir,
+    warnings: expiryWarnings,
+    logger: log,
+    intervalMs: config.audit.certExpiry.inventoryScanMinutes * 60_000,
+  })
   let metricsServer: RunningMetricsServer | undefined
   const stopAll = async (): Promise<void> => {
+    inventory.stop()
     await Promise.all(listeners.map((l) => l.close()))
     await metricsServer?.close()
     await broker.close()
@@ -112,9 +126,16 @@ export async function startServer(
   try {
     for (const listener of config.listeners) {
       listeners.push(
-        await startListener(listener, baseDir, broker, { audit, logger: log, denyList }),
+        await startListener(listener, baseDir, broker, {
+          audit,
+          logger: log,
+          denyList,
+          expiryWarnings,
+        }),
       )
     }
+    // Issued certificates of the built-in CA, when this data directory has one.
+    await inventory.start()
     if (metrics) {
       const { host, port } = config.metrics
       metricsServer = await startMetricsServer({ metrics, host, port, logger: log }).catch(

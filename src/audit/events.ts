@@ -215,16 +215,21 @@ export type AuditEvent =
       fingerprint256?: string | undefined
     })
   | (Base<'tls.material.rejected'> & { listener: string; what: string; reason: string })
+  /** A certificate crossed a warning step before its expiry (C12): once per certificate and step. */
   | (Base<'cert.expiring'> & {
+      /** `connected`: seen on a live TLS session; `issued`: in the built-in CA's inventory. */
+      source: 'connected' | 'issued'
       /** The listener a connected certificate came in on. */
-      listener: string
+      listener?: string | undefined
+      /** The CA directory (relative to the data directory) of an issued certificate. */
+      ca?: string | undefined
       fingerprint256: string
       serial: string
       identity?: Identity | undefined
       /** RFC 3339. */
       notAfter: string
       daysLeft: number
-      /** The warning step crossed: 30, 7 or 1 (C12). */
+      /** The warning step crossed: 30, 7 or 1 by default (`audit.certExpiry.warningDays`). */
       thresholdDays: number
     })
 
