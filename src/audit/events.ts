@@ -148,6 +148,31 @@ export type AuditEvent =
       lastTime: string
       retentionDays: number
     })
+  /**
+   * Someone read the trail with `phimq audit verify` or `search` (C27):
+   * who (OS user), when, and what they asked for, topics masked.
+   */
+  | (Base<'audit.read'> & {
+      /** `unknown` when a pending read file could not be parsed. */
+      command: 'verify' | 'search' | 'unknown'
+      user: string
+      uid?: number | undefined
+      pid: number
+      /** RFC 3339: when the command ran. */
+      requestedAt: string
+      filters?:
+        | {
+            from?: string | undefined
+            to?: string | undefined
+            types?: string[] | undefined
+            client?: string | undefined
+            /** Masked by the PHI detectors. */
+            topic?: string | undefined
+          }
+        | undefined
+      /** `verify --key`: checked against an outside trusted key. */
+      trustedKey?: boolean | undefined
+    })
   /** The trail could not write; records are kept in memory meanwhile. */
   | (Base<'audit.write-failed'> & { code: string; bufferedRecords: number })
   /** The trail could write again after a failure. */
