@@ -8,8 +8,8 @@ import { z } from 'zod'
 const fileExporterSchema = z.strictObject({
   type: z.literal('file'),
   path: z.string().min(1),
-  /** One event per line, as JSON or as CEF. */
-  format: z.enum(['jsonl', 'cef']).default('jsonl'),
+  /** One event per line, as JSON, as CEF or as OCSF 1.1 JSON. */
+  format: z.enum(['jsonl', 'cef', 'ocsf']).default('jsonl'),
 })
 
 const syslogTlsExporterSchema = z.strictObject({
