@@ -4,6 +4,7 @@
 import { resolve } from 'node:path'
 import { type AuditPipeline, createAuditPipeline } from './audit/pipeline.js'
 import type { AuditSink } from './audit/sink.js'
+import { TopicMaskingAuditSink } from './audit/topic-masking.js'
 import { Broker } from './broker/broker.js'
 import type { Gate } from './broker/gate.js'
 import type { Logger } from './broker/logger.js'
@@ -14,6 +15,7 @@ import { ListenError } from './errors.js'
 import { BrokerCertificates } from './monitor/certificates.js'
 import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
+import { maskTopic } from './phi/detectors.js'
 import { InventoryWatch } from './pki/inventory-watch.js'
 import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
 import { MemoryStore } from './store/memory-store.js'
@@ -78,9 +80,13 @@ export async function startServer(
         metrics,
         certificates: () => certificates.watched(),
       })
-  const audit = options.audit ?? (pipeline as AuditPipeline).sink
+  const pipelineSink = options.audit ?? (pipeline as AuditPipeline).sink
   // The policy gate: allow-all only in dev without a policy section; refused elsewhere.
-  const gate = createPolicyGate(loaded, { audit })
+  const gate = createPolicyGate(loaded, { audit: pipelineSink })
+  // C26: without a policy detector (dev allow-all) topics are masked on the way to the trail.
+  const audit = gate.maskTopic
+    ? pipelineSink
+    : new TopicMaskingAuditSink(pipelineSink, (topic) => maskTopic(topic))
   const store = buildStore(loaded, log)
   if (metrics) store.observeCommits?.((c) => metrics.observeStoreCommit(c.seconds))
   const broker = new Broker({
