@@ -1,21 +1,28 @@
 /**
  * Composition: builds one running broker from a validated config.
  */
+import { resolve } from 'node:path'
 import { type AuditPipeline, createAuditPipeline } from './audit/pipeline.js'
 import type { AuditSink } from './audit/sink.js'
+import { TopicMaskingAuditSink } from './audit/topic-masking.js'
 import { Broker } from './broker/broker.js'
 import type { Gate } from './broker/gate.js'
 import type { Logger } from './broker/logger.js'
 import { silentLogger } from './broker/logger.js'
 import { type LoadedConfig, loadConfigFile } from './config/load.js'
+import type { Config } from './config/schema.js'
 import { ListenError } from './errors.js'
+import { BrokerCertificates } from './monitor/certificates.js'
 import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
+import { maskTopic } from './phi/detectors.js'
+import { InventoryWatch } from './pki/inventory-watch.js'
 import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
 import { MemoryStore } from './store/memory-store.js'
 import { sqliteStoreFromConfig } from './store/sqlite-from-config.js'
 import type { Store } from './store/store.js'
 import { DenyList } from './transport/deny-list.js'
+import { ExpiryWarnings } from './transport/expiry-warnings.js'
 import type { RunningListener } from './transport/tcp-listener.js'
 import { configBaseDir, startListener } from './transport/tls-listeners.js'
 
@@ -60,17 +67,32 @@ export async function startServer(
   const metrics = config.metrics.enabled
     ? new Metrics({ processMetrics: config.metrics.processMetrics })
     : undefined
+  const baseDir = configBaseDir(loaded)
+  // Server and CA certificates of the TLS listeners: expiry gauge and the cert-expiry alert (C29).
+  const certificates = brokerCertificates(config, baseDir)
   // core -> alerts -> metrics -> traffic summaries -> trail (see src/audit/pipeline.ts)
   const pipeline: AuditPipeline | undefined = options.audit
     ? undefined
-    : createAuditPipeline({ config, dataDir: loaded.dataDir, logger: log, metrics })
-  const audit = options.audit ?? (pipeline as AuditPipeline).sink
+    : createAuditPipeline({
+        config,
+        dataDir: loaded.dataDir,
+        logger: log,
+        metrics,
+        certificates: () => certificates.watched(),
+      })
+  const pipelineSink = options.audit ?? (pipeline as AuditPipeline).sink
   // The policy gate: allow-all only in dev without a policy section; refused elsewhere.
-  const gate = createPolicyGate(loaded, { audit })
+  const gate = createPolicyGate(loaded, { audit: pipelineSink })
+  // C26: without a policy detector (dev allow-all) topics are masked on the way to the trail.
+  const audit = gate.maskTopic
+    ? pipelineSink
+    : new TopicMaskingAuditSink(pipelineSink, (topic) => maskTopic(topic))
+  const store = buildStore(loaded, log)
+  if (metrics) store.observeCommits?.((c) => metrics.observeStoreCommit(c.seconds))
   const broker = new Broker({
     nodeId: config.nodeId,
     gate,
-    store: buildStore(loaded, log),
+    store,
     audit,
     logger: log,
     limits: config.limits,
@@ -82,14 +104,25 @@ export async function startServer(
     const stats = broker.stats()
     metrics.setQueuedMessages(stats.queuedMessages)
     metrics.setInflightMessages(stats.inflightMessages)
+    metrics.setCertificateExpiries(certificates.current())
   })
-  // TODO(#6): store commit latency and certificate expiry gauges are not fed yet.
   const listeners: RunningListener[] = []
   // One deny list for every listener: quarantine (C30) adds to it once.
   const denyList = new DenyList()
-  const baseDir = configBaseDir(loaded)
+  // C12: one tracker, so a certificate is warned about once per step, whatever the listener.
+  const expiryWarnings = new ExpiryWarnings({
+    audit,
+    warningDays: config.audit.certExpiry.warningDays,
+  })
+  const inventory = new InventoryWatch({
+    dataDir: loaded.dataDir,
+    warnings: expiryWarnings,
+    logger: log,
+    intervalMs: config.audit.certExpiry.inventoryScanMinutes * 60_000,
+  })
   let metricsServer: RunningMetricsServer | undefined
   const stopAll = async (): Promise<void> => {
+    inventory.stop()
     await Promise.all(listeners.map((l) => l.close()))
     await metricsServer?.close()
     await broker.close()
@@ -99,9 +132,16 @@ export async function startServer(
   try {
     for (const listener of config.listeners) {
       listeners.push(
-        await startListener(listener, baseDir, broker, { audit, logger: log, denyList }),
+        await startListener(listener, baseDir, broker, {
+          audit,
+          logger: log,
+          denyList,
+          expiryWarnings,
+        }),
       )
     }
+    // Issued certificates of the built-in CA, when this data directory has one.
+    await inventory.start()
     if (metrics) {
       const { host, port } = config.metrics
       metricsServer = await startMetricsServer({ metrics, host, port, logger: log }).catch(
@@ -125,6 +165,15 @@ export async function startServer(
     reloadPolicy: () => reloadPolicy(loaded, gate, broker),
     close: stopAll,
   }
+}
+
+function brokerCertificates(config: Config, baseDir: string): BrokerCertificates {
+  const files = config.listeners.flatMap((l) =>
+    l.type === 'tcp'
+      ? []
+      : [{ listener: l.name, cert: resolve(baseDir, l.tls.cert), ca: resolve(baseDir, l.tls.ca) }],
+  )
+  return new BrokerCertificates(files)
 }
 
 function reloadPolicy(

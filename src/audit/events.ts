@@ -148,6 +148,31 @@ export type AuditEvent =
       lastTime: string
       retentionDays: number
     })
+  /**
+   * Someone read the trail with `phimq audit verify` or `search` (C27):
+   * who (OS user), when, and what they asked for, topics masked.
+   */
+  | (Base<'audit.read'> & {
+      /** `unknown` when a pending read file could not be parsed. */
+      command: 'verify' | 'search' | 'unknown'
+      user: string
+      uid?: number | undefined
+      pid: number
+      /** RFC 3339: when the command ran. */
+      requestedAt: string
+      filters?:
+        | {
+            from?: string | undefined
+            to?: string | undefined
+            types?: string[] | undefined
+            client?: string | undefined
+            /** Masked by the PHI detectors. */
+            topic?: string | undefined
+          }
+        | undefined
+      /** `verify --key`: checked against an outside trusted key. */
+      trustedKey?: boolean | undefined
+    })
   /** The trail could not write; records are kept in memory meanwhile. */
   | (Base<'audit.write-failed'> & { code: string; bufferedRecords: number })
   /** The trail could write again after a failure. */
@@ -215,16 +240,21 @@ export type AuditEvent =
       fingerprint256?: string | undefined
     })
   | (Base<'tls.material.rejected'> & { listener: string; what: string; reason: string })
+  /** A certificate crossed a warning step before its expiry (C12): once per certificate and step. */
   | (Base<'cert.expiring'> & {
+      /** `connected`: seen on a live TLS session; `issued`: in the built-in CA's inventory. */
+      source: 'connected' | 'issued'
       /** The listener a connected certificate came in on. */
-      listener: string
+      listener?: string | undefined
+      /** The CA directory (relative to the data directory) of an issued certificate. */
+      ca?: string | undefined
       fingerprint256: string
       serial: string
       identity?: Identity | undefined
       /** RFC 3339. */
       notAfter: string
       daysLeft: number
-      /** The warning step crossed: 30, 7 or 1 (C12). */
+      /** The warning step crossed: 30, 7 or 1 by default (`audit.certExpiry.warningDays`). */
       thresholdDays: number
     })
 

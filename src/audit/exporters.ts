@@ -9,6 +9,7 @@ import type { Logger } from '../broker/logger.js'
 import { silentLogger } from '../broker/logger.js'
 import type { StampedAuditEvent } from './events.js'
 import { type CefFormatOptions, formatCef, formatJsonLine } from './formats.js'
+import { formatOcsf } from './ocsf.js'
 
 /** Receives every stamped event after the trail has stamped it. */
 export interface AuditExporter {
@@ -18,8 +19,8 @@ export interface AuditExporter {
 
 export interface FileExporterOptions {
   readonly path: string
-  /** `jsonl` (default) or `cef`, one event per line. */
-  readonly format?: 'jsonl' | 'cef' | undefined
+  /** `jsonl` (default), `cef` or `ocsf` (OCSF 1.1 JSON), one event per line. */
+  readonly format?: 'jsonl' | 'cef' | 'ocsf' | undefined
   readonly cef?: CefFormatOptions | undefined
   readonly logger?: Logger | undefined
 }
@@ -36,7 +37,12 @@ export class FileExporter implements AuditExporter {
       log.error({ event: 'audit.export-failed', exporter: 'file', code: err.code }, 'export failed')
     })
     const cef = options.cef
-    this.#format = options.format === 'cef' ? (e) => formatCef(e, cef) : formatJsonLine
+    this.#format =
+      options.format === 'cef'
+        ? (e) => formatCef(e, cef)
+        : options.format === 'ocsf'
+          ? (e) => formatOcsf(e)
+          : formatJsonLine
   }
 
   write(event: StampedAuditEvent): void {

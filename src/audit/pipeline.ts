@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
-import type { Clock } from '../broker/clock.js'
+import type { Clock, TimerHandle } from '../broker/clock.js'
 import { systemClock } from '../broker/clock.js'
 import type { Logger } from '../broker/logger.js'
 import { silentLogger } from '../broker/logger.js'
@@ -19,6 +19,7 @@ import { AlertingAuditSink, type WatchedCertificate } from '../monitor/alerts.js
 import { ClockJumpDetector } from '../monitor/clock-jump.js'
 import { type Metrics, MetricsAuditSink } from '../monitor/metrics.js'
 import { AlertWebhook } from '../monitor/webhook.js'
+import { ingestPendingReads, PENDING_READS_POLL_MS } from './access.js'
 import { type AuditExporter, FileExporter } from './exporters.js'
 import { isSinkHealthy } from './health.js'
 import { type AuditSink, JsonLinesAuditSink, MemoryAuditSink } from './sink.js'
@@ -84,8 +85,11 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
     })
     base = trail
   } else if (audit.sink === 'jsonl') {
-    // TODO(#6): exporters are fed by the trail only; the jsonl sink has none.
-    base = new JsonLinesAuditSink(at(audit.path), config.nodeId, clock)
+    base = new JsonLinesAuditSink(at(audit.path), config.nodeId, {
+      clock,
+      logger,
+      exporters: audit.exporters.map((e) => makeExporter(e, { at, clock, logger, config })),
+    })
   } else {
     memory = new MemoryAuditSink(config.nodeId, clock)
     base = memory
@@ -121,12 +125,28 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
   const detector = new ClockJumpDetector({ sink, clock, logger, limitMs: audit.clockJumpLimitMs })
   detector.start()
   const outer = sink
+  // C27: reads left by `phimq audit` while this process owns the trail (src/audit/access.ts).
+  let readsTimer: TimerHandle | undefined
+  let closed = false
+  if (trail) {
+    const trailDir = at(audit.trail.dir)
+    const poll = (): void => {
+      if (closed) return
+      ingestPendingReads(trailDir, outer)
+      readsTimer = clock.schedule(PENDING_READS_POLL_MS, poll)
+    }
+    poll()
+  }
   return {
     sink: outer,
     trail,
     memory,
     acceptingWork: () => audit.onWriteFailure === 'continue' || isSinkHealthy(outer),
     close: async () => {
+      closed = true
+      readsTimer?.cancel()
+      // Reads left just before shutdown are recorded, not carried to the next start.
+      if (trail) ingestPendingReads(at(audit.trail.dir), outer)
       detector.stop()
       await outer.close()
       await webhook?.close()

@@ -146,8 +146,12 @@ async function start(opts: StartOptions): Promise<void> {
   process.once('SIGTERM', stop)
 }
 
-/** One broker per data directory: `phimq.pid`, taken over when its process is gone. */
-function lockDataDir(dir: string): () => void {
+/**
+ * One writer per data directory: `phimq.pid`, taken over when its process
+ * is gone. The broker holds it while running; `phimq audit` takes it for
+ * the moment it records a read into the trail (C27).
+ */
+export function lockDataDir(dir: string): () => void {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const path = join(dir, 'phimq.pid')
   for (let attempt = 0; attempt < 2; attempt++) {

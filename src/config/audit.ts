@@ -8,8 +8,8 @@ import { z } from 'zod'
 const fileExporterSchema = z.strictObject({
   type: z.literal('file'),
   path: z.string().min(1),
-  /** One event per line, as JSON or as CEF. */
-  format: z.enum(['jsonl', 'cef']).default('jsonl'),
+  /** One event per line, as JSON, as CEF or as OCSF 1.1 JSON. */
+  format: z.enum(['jsonl', 'cef', 'ocsf']).default('jsonl'),
 })
 
 const syslogTlsExporterSchema = z.strictObject({
@@ -77,6 +77,15 @@ export const auditSchema = z.strictObject({
   clockJumpLimitMs: z.number().int().min(1).default(1000),
   /** Where else events go; none until configured. */
   exporters: z.array(auditExporterSchema).default([]),
+  /** `cert.expiring` warnings for connected and issued client certificates (C12). */
+  certExpiry: z
+    .strictObject({
+      /** Days-left steps; each certificate is warned once per step. */
+      warningDays: z.array(z.number().int().min(1).max(3650)).min(1).max(10).default([30, 7, 1]),
+      /** How often the built-in CA's inventory under `dataDir/ca` is scanned (also at start). */
+      inventoryScanMinutes: z.number().int().min(1).max(10_080).default(60),
+    })
+    .prefault({}),
 })
 
 export const alertsSchema = z.strictObject({

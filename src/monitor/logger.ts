@@ -38,6 +38,7 @@ export const LOG_MESSAGES = [
   'export recovered',
   'metrics started',
   'certificate expiring',
+  'ca inventory unreadable',
 ] as const
 
 export type LogMessage = (typeof LOG_MESSAGES)[number]

@@ -104,8 +104,8 @@ export class Metrics {
       registers,
     })
     this.#storeLatency = new Histogram({
-      name: 'phimq_store_write_duration_seconds',
-      help: 'Time from a store write to its commit',
+      name: 'phimq_store_commit_seconds',
+      help: 'Duration of one group commit of the store (one transaction)',
       buckets: LATENCY_BUCKETS,
       registers,
     })
@@ -130,8 +130,8 @@ export class Metrics {
     })
     this.#certExpiry = new Gauge({
       name: 'phimq_certificate_expiry_timestamp_seconds',
-      help: 'Expiry of the broker certificates, by configured name',
-      labelNames: ['name'],
+      help: 'Expiry (Unix seconds) of each listener server certificate and CA certificate',
+      labelNames: ['listener', 'cert'],
       registers,
     })
     this.#alerts = new Counter({
@@ -186,7 +186,8 @@ export class Metrics {
     this.#inflight.set(count)
   }
 
-  observeStoreWrite(seconds: number): void {
+  /** Matches `Store.observeCommits`: one observation per committed batch. */
+  observeStoreCommit(seconds: number): void {
     this.#storeLatency.observe(seconds)
   }
 
@@ -196,8 +197,18 @@ export class Metrics {
     this.#auditRecords.inc(records)
   }
 
-  setCertificateExpiry(name: string, notAfterMs: number): void {
-    this.#certExpiry.set({ name: label(name) }, Math.floor(notAfterMs / 1000))
+  /**
+   * Replace the certificate expiry series with `certs` (certificates that
+   * left a bundle disappear). `cert` is `server` or `ca.<n>`.
+   */
+  setCertificateExpiries(
+    certs: ReadonlyArray<{ listener: string; cert: string; notAfter: number }>,
+  ): void {
+    this.#certExpiry.reset()
+    for (const c of certs) {
+      const labels = { listener: label(c.listener), cert: label(c.cert) }
+      this.#certExpiry.set(labels, Math.floor(c.notAfter / 1000))
+    }
   }
 
   alertRaised(rule: string): void {

@@ -12,6 +12,7 @@
  * found by a keyed hash of the topic. Expired rows are deleted at open and
  * by a periodic sweep on the injected clock, not merely skipped.
  */
+import { performance } from 'node:perf_hooks'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { Clock, TimerHandle } from '../broker/clock.js'
 import { systemClock } from '../broker/clock.js'
@@ -52,6 +53,7 @@ import {
 import { openDatabase, type SynchronousMode } from './sqlite-schema.js'
 import { prepareStatements, type Statements } from './sqlite-statements.js'
 import type {
+  CommitObservation,
   OutboundState,
   QueueEntry,
   SessionRecord,
@@ -117,6 +119,7 @@ export class SqliteStore implements Store {
   #closed = false
   #batches = 0
   #writes = 0
+  #commitObserver: ((commit: CommitObservation) => void) | undefined
 
   constructor(options: SqliteStoreOptions) {
     this.#options = options
@@ -292,6 +295,11 @@ export class SqliteStore implements Store {
     this.#schedule()
   }
 
+  /** Report each committed batch (metrics); one observer, the last one set. */
+  observeCommits(observer: (commit: CommitObservation) => void): void {
+    this.#commitObserver = observer
+  }
+
   /** The `synchronous` level in force: `normal` or `full`. */
   synchronousMode(): SynchronousMode {
     const db = this.#db
@@ -364,6 +372,7 @@ export class SqliteStore implements Store {
   }
 
   async #commit(batch: Batch): Promise<void> {
+    const started = performance.now()
     const newKeys = this.#ring.takeNew()
     let wrapped: Buffer[] = []
     try {
@@ -382,12 +391,22 @@ export class SqliteStore implements Store {
       this.#log.error({ event: 'store.commit-failed', err: errorName(err) }, 'store commit failed')
       return
     }
+    if (batch.ops.length > 0) this.#observeCommit(started, batch.ops.length)
     for (const fn of batch.callbacks) {
       try {
         fn()
       } catch (err) {
         this.#log.error({ event: 'store.callback-failed', err: errorName(err) }, 'callback failed')
       }
+    }
+  }
+
+  #observeCommit(started: number, writes: number): void {
+    const seconds = (performance.now() - started) / 1000
+    try {
+      this.#commitObserver?.({ seconds, writes })
+    } catch (err) {
+      this.#log.error({ event: 'store.callback-failed', err: errorName(err) }, 'callback failed')
     }
   }
 

@@ -63,6 +63,14 @@ export interface StoreSnapshot {
   readonly wills: ReadonlyArray<{ readonly clientId: string; readonly will: WillRecord }>
 }
 
+/** One group commit as a store reports it to an observer (metrics). */
+export interface CommitObservation {
+  /** Wall time of the commit (key wrapping and the transaction), in seconds. */
+  readonly seconds: number
+  /** Writes in the batch. */
+  readonly writes: number
+}
+
 export interface Store {
   /** Backend name for logs: `memory`, `sqlite`, ... */
   readonly kind: string
@@ -93,4 +101,10 @@ export interface Store {
 
   /** Call `fn` once every write issued before this call is durable. */
   afterCommit(fn: () => void): void
+
+  /**
+   * Optional: call `observer` after each committed batch (the store commit
+   * latency metric). Stores without commits of their own leave it out.
+   */
+  observeCommits?(observer: (commit: CommitObservation) => void): void
 }

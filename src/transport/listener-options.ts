@@ -10,6 +10,7 @@ import type { Logger } from '../broker/logger.js'
 import type { MqttsListenerConfig, WssListenerConfig } from '../config/listeners-tls.js'
 import { DEFAULT_IDENTITY_RULES, type IdentityRule } from '../identity/mapping.js'
 import type { DenyList } from './deny-list.js'
+import type { ExpiryWarnings } from './expiry-warnings.js'
 import { OCSP_DEFAULTS, type OcspOptions } from './ocsp-checker.js'
 import type { TlsProfile } from './tls-options.js'
 
@@ -59,6 +60,8 @@ export interface TlsListenerDeps {
   clock?: Clock | undefined
   /** Shared by all listeners so one `add()` bites everywhere; a private one otherwise. */
   denyList?: DenyList | undefined
+  /** Certificate expiry warnings shared by every listener (C12). */
+  expiryWarnings?: ExpiryWarnings | undefined
 }
 
 /** A listener that is accepting connections. */

@@ -10,12 +10,10 @@ import type { BrokerHandle } from '../broker/broker-api.js'
 import type { Clock } from '../broker/clock.js'
 import type { MappedIdentity } from '../identity/mapping.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
+import { ExpiryWarnings } from './expiry-warnings.js'
 
-const DAY_MS = 86_400_000
 /** After DISCONNECT 0x98, the socket is destroyed if still open (C11: closed within 1 s). */
 const REVOKE_DESTROY_AFTER_MS = 500
-/** C12: expiry warnings for connected certificates at these days left. */
-export const EXPIRY_WARNING_DAYS: readonly number[] = [30, 7, 1]
 
 /** One admitted connection and the certificate it showed. */
 export interface LiveSession {
@@ -28,8 +26,6 @@ export interface LiveSession {
   readonly leafDer: Uint8Array
   readonly issuerDer: Uint8Array | undefined
   readonly notAfterMs: number
-  /** Smallest expiry step already reported for this session. */
-  warnedDays: number
 }
 
 export interface LiveSessionsDeps {
@@ -37,6 +33,8 @@ export interface LiveSessionsDeps {
   broker: BrokerHandle
   audit: AuditSink
   clock: Clock
+  /** Shared by every listener so a certificate is warned about once per step (C12). */
+  expiryWarnings?: ExpiryWarnings | undefined
 }
 
 export class LiveSessions {
@@ -44,6 +42,7 @@ export class LiveSessions {
   readonly #broker: BrokerHandle
   readonly #audit: AuditSink
   readonly #clock: Clock
+  readonly #expiry: ExpiryWarnings
   readonly #tracked = new Map<string, Set<LiveSession>>()
 
   constructor(deps: LiveSessionsDeps) {
@@ -51,6 +50,8 @@ export class LiveSessions {
     this.#broker = deps.broker
     this.#audit = deps.audit
     this.#clock = deps.clock
+    this.#expiry =
+      deps.expiryWarnings ?? new ExpiryWarnings({ audit: deps.audit, clock: deps.clock })
   }
 
   /** A snapshot: safe to close sessions while iterating. */
@@ -74,7 +75,6 @@ export class LiveSessions {
       leafDer: peer.raw,
       issuerDer,
       notAfterMs: Date.parse(peer.validTo),
-      warnedDays: Number.POSITIVE_INFINITY,
     }
     let set = this.#tracked.get(entry.fingerprint256)
     if (!set) {
@@ -87,21 +87,15 @@ export class LiveSessions {
     return entry
   }
 
-  /** C12: one `cert.expiring` event per session and warning step crossed. */
+  /** C12: one `cert.expiring` event per certificate and warning step crossed. */
   warnExpiry(entry: LiveSession): void {
-    const msLeft = entry.notAfterMs - this.#clock.now()
-    const step = EXPIRY_WARNING_DAYS.filter((d) => msLeft <= d * DAY_MS).at(-1)
-    if (step === undefined || step >= entry.warnedDays) return
-    entry.warnedDays = step
-    this.#audit.emit({
-      type: 'cert.expiring',
+    this.#expiry.check({
+      source: 'connected',
       listener: this.#listener,
       fingerprint256: entry.fingerprint256,
       serial: entry.serial,
-      identity: entry.identity,
-      notAfter: new Date(entry.notAfterMs).toISOString(),
-      daysLeft: Math.max(0, Math.floor(msLeft / DAY_MS)),
-      thresholdDays: step,
+      identity: { tenant: entry.identity.tenant, role: entry.identity.role, id: entry.identity.id },
+      notAfterMs: entry.notAfterMs,
     })
   }
 

@@ -25,6 +25,7 @@ import { IdentityMapper, type MappedIdentity } from '../identity/mapping.js'
 import { ConnectionLimits } from './connection-limits.js'
 import type { CrlSet } from './crl-set.js'
 import { DenyList } from './deny-list.js'
+import type { ExpiryWarnings } from './expiry-warnings.js'
 import type { ResolvedTlsOptions } from './listener-options.js'
 import { LiveSessions } from './live-sessions.js'
 import { OcspChecker, type OcspVerdict } from './ocsp-checker.js'
@@ -48,6 +49,8 @@ export interface TlsGuardDeps {
   logger?: Logger | undefined
   clock?: Clock | undefined
   denyList?: DenyList | undefined
+  /** Certificate expiry warnings shared by every listener (C12); a private one otherwise. */
+  expiryWarnings?: ExpiryWarnings | undefined
 }
 
 export class TlsGuard {
@@ -91,6 +94,7 @@ export class TlsGuard {
       broker,
       audit: deps.audit,
       clock: this.#clock,
+      expiryWarnings: deps.expiryWarnings,
     })
     this.#material = readServerMaterial({ ...options, crl: options.crl })
     this.#crls = readCrls(options.crl)

@@ -9,11 +9,12 @@ import { ManualClock } from '../../src/broker/clock.js'
 import { denied, tempDir } from './helpers.js'
 
 describe('exporters fed by the trail (C28)', () => {
-  it('the trail, the JSON lines file and the CEF file carry the same event ids', async () => {
+  it('the trail, the JSON lines, CEF and OCSF files carry the same event ids', async () => {
     const { dir, cleanup } = tempDir()
     try {
       const jsonl = join(dir, 'export.jsonl')
       const cef = join(dir, 'export.cef')
+      const ocsf = join(dir, 'export.ocsf.jsonl')
       const sink = new TrailAuditSink({
         dir: join(dir, 'audit'),
         keyPath: join(dir, 'key.pem'),
@@ -22,6 +23,7 @@ describe('exporters fed by the trail (C28)', () => {
         exporters: [
           new FileExporter({ path: jsonl }),
           new FileExporter({ path: cef, format: 'cef' }),
+          new FileExporter({ path: ocsf, format: 'ocsf' }),
         ],
       })
       sink.emit(denied(1))
@@ -46,6 +48,11 @@ describe('exporters fed by the trail (C28)', () => {
       assert.deepEqual(trailIds, ['n1-1', 'n1-2', 'n1-3'])
       assert.deepEqual(jsonIds, trailIds)
       assert.deepEqual(cefIds, trailIds)
+      const ocsfIds = readFileSync(ocsf, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { metadata: { uid: string } }).metadata.uid)
+      assert.deepEqual(ocsfIds, trailIds)
     } finally {
       cleanup()
     }

@@ -9,6 +9,7 @@ import {
   formatSyslog,
   frameOctetCounted,
 } from '../../src/audit/formats.js'
+import { formatOcsf } from '../../src/audit/ocsf.js'
 import { actor } from './helpers.js'
 
 const time = '2026-06-01T12:00:00.123Z'
@@ -59,6 +60,7 @@ const FORMATS: Array<[string, (e: StampedAuditEvent) => string]> = [
   ['events.jsonl', formatJsonLine],
   ['events.cef', (e) => formatCef(e, { version: '0.1.0' })],
   ['events.syslog', (e) => formatSyslog(e, { hostname: 'broker-1.example', procId: '4242' })],
+  ['events.ocsf.jsonl', (e) => formatOcsf(e, { version: '0.1.0' })],
 ]
 
 describe('export formats (C28)', () => {
@@ -71,8 +73,29 @@ describe('export formats (C28)', () => {
     })
   }
 
-  it('OCSF JSON (auth events as class 3002) and OTLP logs carry the same event id (C28)', {
-    skip: 'OCSF and OTLP exporters are not written yet; JSON lines, CEF and syslog are (#6)',
+  it('OCSF JSON: auth events are class 3002 in category 3, with the same event id (C28)', () => {
+    const [connected, publishDenied, refused, alert] = EVENTS.map((e) =>
+      JSON.parse(formatOcsf(e)),
+    ) as Array<Record<string, unknown> & { metadata: { uid: string } }>
+    assert.equal(connected?.class_uid, 3002)
+    assert.equal(connected?.category_uid, 3)
+    assert.equal(connected?.type_uid, 300201)
+    assert.equal(connected?.status_id, 1)
+    assert.equal(refused?.class_uid, 3002)
+    assert.equal(refused?.status_id, 2, 'a refused CONNECT is a failed logon')
+    assert.equal(refused?.status_code, '0x86')
+    assert.equal(publishDenied?.class_uid, 6003)
+    assert.equal(publishDenied?.status_id, 2)
+    assert.equal(alert?.class_uid, 2004)
+    assert.equal(alert?.severity_id, 4)
+    EVENTS.forEach((e, i) => {
+      const o = [connected, publishDenied, refused, alert][i]
+      assert.equal(o?.metadata.uid, eventId(e))
+    })
+  })
+
+  it('OTLP logs carry the same event id (C28)', {
+    skip: 'the OTLP logs exporter is not written yet; JSON lines, CEF, syslog and OCSF are (#6)',
   }, () => {})
 
   it('every format carries the same event id', () => {
@@ -81,6 +104,7 @@ describe('export formats (C28)', () => {
       assert.equal((JSON.parse(formatJsonLine(e)) as { id: string }).id, id)
       assert.match(formatCef(e), new RegExp(` externalId=${id} `))
       assert.match(formatSyslog(e), new RegExp(`\\[phimq@32473 id="${id}"`))
+      assert.equal((JSON.parse(formatOcsf(e)) as { metadata: { uid: string } }).metadata.uid, id)
     }
   })
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
+import type { AuditEvent } from '../../src/audit/events.js'
 import { createAuditPipeline } from '../../src/audit/pipeline.js'
 import { verifyTrail } from '../../src/audit/verify.js'
 import { ManualClock } from '../../src/broker/clock.js'
@@ -114,5 +115,36 @@ describe('audit pipeline from config', () => {
     pipeline.sink.emit(denied(1))
     assert.equal(pipeline.memory?.ofType('publish.denied').length, 1)
     await pipeline.close()
+  })
+  it('the jsonl sink feeds the configured exporters with the same ids, numbering on after a restart', async () => {
+    const yaml = `${base}audit:
+  sink: jsonl
+  path: plain.jsonl
+  exporters: [{ type: file, path: export.cef, format: cef }]
+`
+    const loaded = parseConfig(yaml, '<inline>', dir)
+    for (let run = 0; run < 2; run++) {
+      const pipeline = createAuditPipeline({ config: loaded.config, dataDir: loaded.dataDir })
+      // A producer's mistake: payload bytes never reach the line (C26).
+      pipeline.sink.emit({
+        ...denied(run),
+        payload: Buffer.from('078-05-1120'),
+      } as unknown as AuditEvent)
+      await pipeline.close()
+    }
+    const plain = readFileSync(join(loaded.dataDir, 'plain.jsonl'), 'utf8')
+    const ids = plain
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { node: string; seq: number })
+      .map((r) => `${r.node}-${r.seq}`)
+    const cefIds = readFileSync(join(loaded.dataDir, 'export.cef'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => /externalId=(\S+)/.exec(l)?.[1])
+    assert.equal(ids.length, 2)
+    assert.notEqual(ids[0], ids[1], 'a restart does not reuse an event id')
+    assert.deepEqual(cefIds, ids)
+    assert.equal(plain.includes('078-05-1120'), false)
   })
 })

@@ -74,14 +74,21 @@ describe('metrics (C29 operations)', () => {
   it('turns label values that do not look like fixed names into "other"', async () => {
     const metrics = new Metrics({ processMetrics: false })
     metrics.denied('publish', 'jane.doe@example.org rule')
-    metrics.setCertificateExpiry('server', Date.UTC(2027, 0, 1))
+    metrics.setCertificateExpiries([
+      { listener: 'devices', cert: 'server', notAfter: Date.UTC(2027, 0, 1) },
+      { listener: 'CN=Jane Doe', cert: 'ca.0', notAfter: Date.UTC(2028, 0, 1) },
+    ])
     metrics.observeAuditWrite(10, 2)
     metrics.setQueuedMessages(7)
     const text = await metrics.render()
     assert.equal(value(text, 'phimq_denials_total{action="publish",reason="other"}'), 1)
     assert.equal(
-      value(text, 'phimq_certificate_expiry_timestamp_seconds{name="server"}'),
+      value(text, 'phimq_certificate_expiry_timestamp_seconds{listener="devices",cert="server"}'),
       Date.UTC(2027, 0, 1) / 1000,
+    )
+    assert.equal(
+      value(text, 'phimq_certificate_expiry_timestamp_seconds{listener="other",cert="ca.0"}'),
+      Date.UTC(2028, 0, 1) / 1000,
     )
     assert.equal(value(text, 'phimq_audit_records_written_total'), 10)
     assert.equal(value(text, 'phimq_audit_write_duration_seconds_count'), 1)
