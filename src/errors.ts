@@ -62,9 +62,13 @@ export class StoreBusyError extends PhimqError {
   override readonly code = 'PHIMQ_STORE_BUSY'
 }
 
-/** The CA passphrase is missing, too short, or does not decrypt the CA keys. */
+/**
+ * The CA passphrase is missing, too short, or does not decrypt the CA keys.
+ * (Its code was `PHIMQ_CA_PASSPHRASE` before 0.1: retired, because it read as
+ * the environment variable even when the passphrase came from a file.)
+ */
 export class CaPassphraseError extends PhimqError {
-  override readonly code = 'PHIMQ_CA_PASSPHRASE'
+  override readonly code = 'PHIMQ_CA_PASSPHRASE_INVALID'
 }
 
 /** The CA directory is missing, already initialised, or its files are damaged. */

@@ -49,10 +49,9 @@ export function registerPkiCommands(program: Command): Command {
     .addOption(new Option('--key-type <type>', 'CA key type').choices(KEY_TYPES).default('ec-p256'))
     .option('--org <name>', 'organisation in the CA names', 'phimq')
     .action(async (opts: CommonOptions & { keyType: KeyType; org: string }) => {
-      const ca = await initCa(opts.dir, readPassphrase(opts), {
-        keyType: opts.keyType,
-        organization: opts.org,
-      })
+      const ca = await withPassphrase(opts, (passphrase) =>
+        initCa(opts.dir, passphrase, { keyType: opts.keyType, organization: opts.org }),
+      )
       console.log(`ca created in ${ca.dir}; trust anchor ${join(ca.dir, 'root.crt')}`)
     })
 
@@ -73,7 +72,7 @@ export function registerPkiCommands(program: Command): Command {
     .option('--ocsp-url <url>', 'OCSP responder URL to write into the certificate (AIA)')
     .requiredOption('--out <dir>', 'where to write <id>.crt, <id>.key and ca.crt')
     .action(async (opts: IssueOptions) => {
-      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const ca = await openSigningCa(opts)
       const issued = await ca.issueCertificate({
         kind: opts.kind,
         tenant: opts.tenant,
@@ -96,7 +95,7 @@ export function registerPkiCommands(program: Command): Command {
     .option('--days <n>', 'lifetime in days (default per kind)', positiveInt)
     .requiredOption('--out <dir>', 'where to write the new certificate and key')
     .action(async (serial: string, opts: CommonOptions & { days?: number; out: string }) => {
-      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const ca = await openSigningCa(opts)
       const issued = await ca.renew(serial, opts.days !== undefined ? { days: opts.days } : {})
       await writeIssued(opts.out, issued)
     })
@@ -114,7 +113,7 @@ export function registerPkiCommands(program: Command): Command {
     )
     .option('--no-crl', 'do not write a CRL now')
     .action(async (serial: string, opts: CommonOptions & { reason: string; crl: boolean }) => {
-      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const ca = await openSigningCa(opts)
       const record = await ca.revoke(serial, opts.reason)
       console.log(`revoked ${record.serial} (${record.uri})`)
       if (opts.crl) await printCrl(ca)
@@ -127,7 +126,7 @@ export function registerPkiCommands(program: Command): Command {
     .addOption(passphraseFileOption())
     .option('--days <n>', 'days until nextUpdate', positiveInt)
     .action(async (opts: CommonOptions & { days?: number }) => {
-      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const ca = await openSigningCa(opts)
       await printCrl(ca, opts.days)
     })
 
@@ -139,7 +138,7 @@ export function registerPkiCommands(program: Command): Command {
     .option('--host <host>', 'loopback address', '127.0.0.1')
     .option('--port <port>', 'port', positiveInt, 8990)
     .action(async (opts: CommonOptions & { host: string; port: number }) => {
-      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const ca = await openSigningCa(opts)
       const http = await startCaHttp(ca, { host: opts.host, port: opts.port })
       console.log(`ocsp ${http.ocspUrl}  crl ${http.crlUrl}`)
       const stop = (): void => {
@@ -199,15 +198,43 @@ function passphraseFileOption(): Option {
   )
 }
 
-function readPassphrase(opts: CommonOptions): string {
+/** The passphrase and where it came from, for error messages (never the value). */
+interface Passphrase {
+  readonly value: string
+  readonly source: string
+}
+
+function readPassphrase(opts: CommonOptions): Passphrase {
   if (opts.passphraseFile !== undefined) {
-    return readFileSync(opts.passphraseFile, 'utf8').replace(/\r?\n$/, '')
+    const value = readFileSync(opts.passphraseFile, 'utf8').replace(/\r?\n$/, '')
+    return { value, source: '--passphrase-file' }
   }
   const fromEnv = process.env[PASSPHRASE_ENV]
   if (fromEnv === undefined || fromEnv === '') {
     throw new CaPassphraseError(`set ${PASSPHRASE_ENV} or pass --passphrase-file`)
   }
-  return fromEnv
+  return { value: fromEnv, source: `$${PASSPHRASE_ENV}` }
+}
+
+/**
+ * Run `work` with the passphrase; a passphrase error says which source was
+ * read, so an operator using a file is not sent to the variable (finding 10).
+ */
+async function withPassphrase<T>(
+  opts: CommonOptions,
+  work: (passphrase: string) => Promise<T>,
+): Promise<T> {
+  const passphrase = readPassphrase(opts)
+  try {
+    return await work(passphrase.value)
+  } catch (err) {
+    if (!(err instanceof CaPassphraseError)) throw err
+    throw new CaPassphraseError(`${err.message} (read from ${passphrase.source})`, { cause: err })
+  }
+}
+
+function openSigningCa(opts: CommonOptions): Promise<CertificateAuthority> {
+  return withPassphrase(opts, (passphrase) => openCa(opts.dir, passphrase))
 }
 
 function positiveInt(value: string): number {

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { Command } from 'commander'
 import { registerPkiCommands } from '../../src/cli/pki.js'
+import { CaPassphraseError } from '../../src/errors.js'
 import { makeTempDir } from '../helpers/tmp.js'
 
 function program(): Command {
@@ -83,9 +84,36 @@ describe('phimq pki (C12)', () => {
     const saved = process.env.PHIMQ_CA_PASSPHRASE
     delete process.env.PHIMQ_CA_PASSPHRASE
     try {
-      await assert.rejects(run(['pki', 'crl', '--dir', dir]), { code: 'PHIMQ_CA_PASSPHRASE' })
+      await assert.rejects(run(['pki', 'crl', '--dir', dir]), {
+        code: 'PHIMQ_CA_PASSPHRASE_INVALID',
+      })
     } finally {
       if (saved !== undefined) process.env.PHIMQ_CA_PASSPHRASE = saved
     }
+  })
+
+  it('a short passphrase from --passphrase-file is blamed on the file, not the variable', async () => {
+    const shortFile = join(tmp.dir, 'short-pass')
+    writeFileSync(shortFile, 'short\n', { mode: 0o600 })
+    const other = join(tmp.dir, 'ca-short')
+    await assert.rejects(
+      run(['pki', 'init', '--dir', other, '--passphrase-file', shortFile]),
+      (err) => {
+        assert.ok(err instanceof CaPassphraseError)
+        assert.equal(err.code, 'PHIMQ_CA_PASSPHRASE_INVALID')
+        assert.match(err.message, /at least 12 characters \(read from --passphrase-file\)/)
+        assert.doesNotMatch(err.message, /PHIMQ_CA_PASSPHRASE/)
+        return true
+      },
+    )
+  })
+
+  it('a wrong passphrase from --passphrase-file names the file as its source', async () => {
+    const wrongFile = join(tmp.dir, 'wrong-pass')
+    writeFileSync(wrongFile, 'not the synthetic passphrase\n', { mode: 0o600 })
+    await assert.rejects(run(['pki', 'crl', '--dir', dir, '--passphrase-file', wrongFile]), {
+      code: 'PHIMQ_CA_PASSPHRASE_INVALID',
+      message: /wrong passphrase \(read from --passphrase-file\)/,
+    })
   })
 })
