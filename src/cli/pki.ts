@@ -13,7 +13,7 @@
  * never from the command line (it would land in shell history and `ps`).
  */
 import { readFileSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CaPassphraseError } from '../errors.js'
@@ -247,12 +247,30 @@ async function writeIssued(out: string, issued: IssuedCertificate): Promise<void
   await mkdir(out, { recursive: true })
   const base = join(out, issued.record.id)
   await writeFile(`${base}.crt`, issued.chainPem)
-  await writeFile(`${base}.key`, issued.keyPem, { mode: 0o600 })
+  await writeKeyFile(`${base}.key`, issued.keyPem)
   await writeFile(join(out, 'ca.crt'), issued.caPem)
   const r = issued.record
   console.log(`issued ${r.serial} ${r.uri} until ${r.notAfter}`)
   console.log(`fingerprint ${r.fingerprint256}`)
   console.log(`wrote ${base}.crt ${base}.key ${join(out, 'ca.crt')}`)
+}
+
+/**
+ * Write a private key readable by its owner only, whatever was at `path`
+ * before: `writeFile` keeps an existing file's mode (a 0666 key stayed
+ * 0666, finding 8). A fresh file (`wx`) is renamed over the old one, so
+ * the key is never readable by others, not even for a moment.
+ */
+async function writeKeyFile(path: string, pem: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`
+  try {
+    await writeFile(tmp, pem, { mode: 0o600, flag: 'wx' })
+    await chmod(tmp, 0o600)
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
 }
 
 async function printCrl(ca: CertificateAuthority, days?: number): Promise<void> {

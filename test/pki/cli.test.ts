@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { Command } from 'commander'
@@ -78,6 +78,20 @@ describe('phimq pki (C12)', () => {
       certificates: Array<{ serial: string; revokedAt?: string }>
     }
     assert.ok(state.certificates.find((c) => c.serial === serial.toLowerCase())?.revokedAt)
+  })
+
+  it('issue over an existing world-readable <id>.key leaves the key at 0600', async () => {
+    const keyOut = join(tmp.dir, 'key-mode')
+    mkdirSync(keyOut)
+    const keyPath = join(keyOut, 'k1.key')
+    writeFileSync(keyPath, 'left by an earlier tool\n')
+    chmodSync(keyPath, 0o666)
+    const args = ['--dir', dir, '--passphrase-file', passFile, '--kind', 'device']
+    await run(['pki', 'issue', ...args, '--tenant', 'acme', '--id', 'k1', '--out', keyOut])
+    assert.equal(statSync(keyPath).mode & 0o777, 0o600)
+    assert.match(readFileSync(keyPath, 'utf8'), /^-----BEGIN PRIVATE KEY-----/)
+    // No temporary file is left next to it.
+    assert.deepEqual(readdirSync(keyOut).sort(), ['ca.crt', 'k1.crt', 'k1.key'])
   })
 
   it('refuses to sign without a passphrase source', async () => {
