@@ -81,6 +81,14 @@ export class CertificateRequestError extends PhimqError {
   override readonly code = 'PHIMQ_CERT_REQUEST_INVALID'
 }
 
+/**
+ * A certificate name (tenant, role or id) that a PHI detector flags: it
+ * would travel in every audit event of the connection (C21, C26).
+ */
+export class CertificateNamePhiError extends PhimqError {
+  override readonly code = 'PHIMQ_CERT_NAME_PHI'
+}
+
 /** A TLS listener's certificate, key, CA bundle or CRL cannot be read or used. */
 export class TlsMaterialError extends PhimqError {
   override readonly code = 'PHIMQ_TLS_MATERIAL'

@@ -67,6 +67,10 @@ export async function startServer(
   const audit = options.audit ?? (pipeline as AuditPipeline).sink
   // The policy gate: allow-all only in dev without a policy section; refused elsewhere.
   const gate = createPolicyGate(loaded, { audit })
+  // Listeners mask peer text (SNI, certificate names) with the policy's detectors.
+  const maskText = gate.maskClientId
+    ? (text: string) => gate.maskClientId?.(text) ?? text
+    : undefined
   const broker = new Broker({
     nodeId: config.nodeId,
     gate,
@@ -99,7 +103,7 @@ export async function startServer(
   try {
     for (const listener of config.listeners) {
       listeners.push(
-        await startListener(listener, baseDir, broker, { audit, logger: log, denyList }),
+        await startListener(listener, baseDir, broker, { audit, logger: log, denyList, maskText }),
       )
     }
     if (metrics) {

@@ -59,6 +59,8 @@ export interface TlsListenerDeps {
   clock?: Clock | undefined
   /** Shared by all listeners so one `add()` bites everywhere; a private one otherwise. */
   denyList?: DenyList | undefined
+  /** Masks PHI detector hits in peer text for `tls.handshake` (see `peer-text.ts`). */
+  maskText?: ((text: string) => string) | undefined
 }
 
 /** A listener that is accepting connections. */

@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { Command } from 'commander'
 import { registerPkiCommands } from '../../src/cli/pki.js'
-import { CaPassphraseError } from '../../src/errors.js'
+import { CaPassphraseError, CertificateNamePhiError } from '../../src/errors.js'
 import { makeTempDir } from '../helpers/tmp.js'
 
 function program(): Command {
@@ -92,6 +100,26 @@ describe('phimq pki (C12)', () => {
     assert.match(readFileSync(keyPath, 'utf8'), /^-----BEGIN PRIVATE KEY-----/)
     // No temporary file is left next to it.
     assert.deepEqual(readdirSync(keyOut).sort(), ['ca.crt', 'k1.crt', 'k1.key'])
+  })
+
+  it('issue refuses an id that a PHI detector flags, with PHIMQ_CERT_NAME_PHI', async () => {
+    const phiOut = join(tmp.dir, 'phi-out')
+    const args = ['--dir', dir, '--passphrase-file', passFile, '--kind', 'device', '--out', phiOut]
+    await assert.rejects(
+      run(['pki', 'issue', ...args, '--tenant', 'acme', '--id', '123-45-6789']),
+      (err) => {
+        assert.ok(err instanceof CertificateNamePhiError)
+        assert.equal(err.code, 'PHIMQ_CERT_NAME_PHI')
+        assert.match(err.message, /^id reads as PHI \(ssn\)/)
+        assert.doesNotMatch(err.message, /123-45-6789/)
+        return true
+      },
+    )
+    await assert.rejects(
+      run(['pki', 'issue', ...args, '--tenant', 'acme', '--id', 'pt-2026-01-15']),
+      { code: 'PHIMQ_CERT_NAME_PHI', message: /id reads as PHI \(date\)/ },
+    )
+    assert.equal(existsSync(phiOut), false, 'nothing written')
   })
 
   it('refuses to sign without a passphrase source', async () => {
