@@ -189,6 +189,22 @@ export type AuditEvent =
       cause: string
     })
   | (Base<'tls.handshake'> & TlsHandshakeFacts)
+  /**
+   * Connections refused before the handshake (`RATE_LIMITED`,
+   * `MAX_CONNECTIONS`) from one source during one window, after the first,
+   * which has its own `tls.handshake` event: a flood is counted, not
+   * recorded one by one (C25).
+   */
+  | (Base<'tls.refused.summary'> & {
+      listener: string
+      /** The source address, or `other` once too many sources are tracked at once. */
+      remoteAddress: string
+      reason: string
+      count: number
+      /** RFC 3339 UTC start (inclusive) and end (exclusive) of the window. */
+      from: string
+      to: string
+    })
   | (Base<'tls.session.revoked'> & {
       listener: string
       remoteAddress: string

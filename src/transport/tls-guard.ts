@@ -30,6 +30,7 @@ import type { ResolvedTlsOptions } from './listener-options.js'
 import { LiveSessions } from './live-sessions.js'
 import { OcspChecker, type OcspVerdict } from './ocsp-checker.js'
 import { auditCertificateName, auditSni, type TextMasker } from './peer-text.js'
+import { RefusalSummaries } from './refusal-summary.js'
 import { FileWatcher, readCrls, readServerMaterial, type ServerMaterial } from './tls-material.js'
 import { allowedCiphersFor, buildSecureContextOptions } from './tls-options.js'
 
@@ -68,6 +69,7 @@ export class TlsGuard {
   readonly #ocsp: OcspChecker
   readonly #sessions: LiveSessions
   readonly #mask: TextMasker
+  readonly #refusals: RefusalSummaries
   readonly #staleReported = new Set<string>()
   #server: Server | undefined
   #material: ServerMaterial
@@ -92,6 +94,12 @@ export class TlsGuard {
     this.#mask = deps.maskText ?? ((text) => defaultDetector.maskText(text))
     this.#mapper = new IdentityMapper(options.identityRules)
     this.#limits = new ConnectionLimits(options, this.#clock)
+    this.#refusals = new RefusalSummaries({
+      listener: options.name,
+      windowSeconds: options.rateWindowSeconds,
+      clock: this.#clock,
+      audit: deps.audit,
+    })
     this.#allowedCiphers = allowedCiphersFor(options.profile)
     this.#ocsp = new OcspChecker(options.ocsp, this.#clock)
     this.#sessions = new LiveSessions({
@@ -221,6 +229,7 @@ export class TlsGuard {
     this.#ocspTimer?.cancel()
     this.#expiryTimer?.cancel()
     this.#unsubscribeDeny?.()
+    this.#refusals.close()
   }
 
   /** Step 1: limits, before the handshake costs anything. */
@@ -232,13 +241,17 @@ export class TlsGuard {
       return
     }
     this.#earlyRefusals += 1
-    this.#audit.emit({
-      type: 'tls.handshake',
-      listener: this.#o.name,
-      remoteAddress: address,
-      result: 'refused',
-      reason: refusal,
-    })
+    // The first refusal per source and window is recorded; the rest are
+    // counted into one summary, so a flood cannot grow the trail.
+    if (this.#refusals.admitRecord(address, refusal)) {
+      this.#audit.emit({
+        type: 'tls.handshake',
+        listener: this.#o.name,
+        remoteAddress: address,
+        result: 'refused',
+        reason: refusal,
+      })
+    }
     socket.destroy()
   }
 
