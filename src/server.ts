@@ -8,6 +8,7 @@ import type { Gate } from './broker/gate.js'
 import type { Logger } from './broker/logger.js'
 import { silentLogger } from './broker/logger.js'
 import { type LoadedConfig, loadConfigFile } from './config/load.js'
+import { reportWeakenedControls } from './config/prod-checks.js'
 import { ListenError } from './errors.js'
 import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
@@ -67,6 +68,8 @@ export async function startServer(
   const audit = options.audit ?? (pipeline as AuditPipeline).sink
   // The policy gate: allow-all only in dev without a policy section; refused elsewhere.
   const gate = createPolicyGate(loaded, { audit })
+  // prod settings that weaken a control: accepted, never silently (finding 9).
+  reportWeakenedControls(config, log, audit)
   // Listeners mask peer text (SNI, certificate names) with the policy's detectors.
   const maskText = gate.maskClientId
     ? (text: string) => gate.maskClientId?.(text) ?? text

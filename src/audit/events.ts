@@ -166,6 +166,18 @@ export type AuditEvent =
       rule: string
       severity: 'high'
     })
+  /**
+   * At start in `prod`: a setting that weakens a control, accepted but
+   * recorded (see src/config/prod-checks.ts).
+   */
+  | (Base<'config.weakened'> & {
+      environment: string
+      /** Key path, e.g. `listeners.devices.clientIdBinding`. */
+      setting: string
+      value: string
+      /** The compliance control weakened, e.g. `C10`. */
+      control: string
+    })
   /** A new topic policy is in force (C15). */
   | (Base<'policy.reloaded'> & {
       version: number
