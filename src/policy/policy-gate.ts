@@ -38,7 +38,7 @@ import {
 } from './compile.js'
 import { checkDollar, checkTenantPrefix, checkWildcards, GuardRule } from './guards.js'
 import { hasTopicMetacharacter, isSafeIdentity, isSafeLevelValue } from './pattern.js'
-import { screenMessageProperties, screenUserProperties } from './property-screen.js'
+import { PropertyScreen } from './property-screen.js'
 
 /** What a `PolicyGate` is built from. */
 export interface PolicyGateOptions {
@@ -83,6 +83,7 @@ function refusal(d: Denial, useConnectCode = false): Refusal {
 /** The topic policy and PHI guards, as a `Gate`. */
 export class PolicyGate implements Gate {
   #policy: CompiledPolicy
+  #screen: PropertyScreen
   #version = 1
   readonly #options: PolicyGateOptions
   readonly #clock: Clock
@@ -92,6 +93,7 @@ export class PolicyGate implements Gate {
     this.#options = options
     this.#clock = options.clock ?? systemClock
     this.#policy = this.#compile(options.policy)
+    this.#screen = new PropertyScreen(this.#policy.detector)
   }
 
   /** Policy version: 1 at start, one more per successful reload. */
@@ -178,8 +180,7 @@ export class PolicyGate implements Gate {
 
     // 2. CONNECT User Properties hold no PHI (C21): 0x83, as for a publish.
     if (request.userProperties !== undefined) {
-      const found = screenUserProperties(
-        this.#policy.detector,
+      const found = this.#screen.screenUserProperties(
         request.userProperties,
         'connect-user-property',
       )
@@ -223,7 +224,7 @@ export class PolicyGate implements Gate {
     // Response Topic 0x90, the others 0x83 (see property-screen.ts).
     const props = message.properties
     if (props !== undefined) {
-      const found = screenMessageProperties(p.detector, props)
+      const found = this.#screen.screenMessage(props)
       if (found) return deny(found.rule, found.reasonCode)
     }
 
@@ -376,6 +377,7 @@ export class PolicyGate implements Gate {
 
     const changes = diffPolicies(this.#policy.config, parsed.data)
     this.#policy = next
+    this.#screen = new PropertyScreen(next.detector)
     this.#version += 1
     this.#options.audit?.emit({
       type: 'policy.reloaded',

@@ -16,7 +16,7 @@ import type { ConnectionContext } from '../../src/broker/broker-api.js'
 import type { Identity } from '../../src/broker/types.js'
 import { PhiDetector } from '../../src/phi/detectors.js'
 import { PolicyGate } from '../../src/policy/policy-gate.js'
-import { screenMessageProperties } from '../../src/policy/property-screen.js'
+import { PropertyScreen } from '../../src/policy/property-screen.js'
 import { nextMessages } from '../helpers/broker.js'
 import { rpmPolicy, TEST_ENV } from './helpers.js'
 
@@ -236,14 +236,14 @@ describe('PHI in MQTT 5 properties is refused (C21)', () => {
   })
 })
 
-describe('screenMessageProperties', () => {
-  const detector = new PhiDetector()
+describe('PropertyScreen', () => {
+  const screen = new PropertyScreen(new PhiDetector())
 
   it('reads Correlation Data as text only when it is valid UTF-8', () => {
-    const text = screenMessageProperties(detector, { correlationData: Buffer.from(SSN) })
+    const text = screen.screenMessage({ correlationData: Buffer.from(SSN) })
     assert.equal(text?.rule, 'phi.correlation-data.ssn')
     const opaque = Buffer.concat([Buffer.from([0xc0]), Buffer.from(SSN)])
-    assert.equal(screenMessageProperties(detector, { correlationData: opaque }), undefined)
+    assert.equal(screen.screenMessage({ correlationData: opaque }), undefined)
   })
 
   it('checks every User Property pair, repeated names included', () => {
@@ -251,9 +251,18 @@ describe('screenMessageProperties', () => {
       ['tag', 'a'],
       ['tag', `dob 1961-03-14`],
     ]
-    assert.equal(
-      screenMessageProperties(detector, { userProperties: pairs })?.rule,
-      'phi.user-property.date',
-    )
+    assert.equal(screen.screenMessage({ userProperties: pairs })?.rule, 'phi.user-property.date')
+  })
+
+  it('gives the same answer the second time (clean texts are cached, hits are not)', () => {
+    const clean = {
+      contentType: 'application/json',
+      userProperties: [['unit', 'bpm']] as Array<[string, string]>,
+    }
+    assert.equal(screen.screenMessage(clean), undefined)
+    assert.equal(screen.screenMessage(clean), undefined)
+    const phi = { userProperties: [['note', `ssn ${SSN}`]] as Array<[string, string]> }
+    assert.equal(screen.screenMessage(phi)?.rule, 'phi.user-property.ssn')
+    assert.equal(screen.screenMessage(phi)?.rule, 'phi.user-property.ssn')
   })
 })
