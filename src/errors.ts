@@ -62,9 +62,13 @@ export class StoreBusyError extends PhimqError {
   override readonly code = 'PHIMQ_STORE_BUSY'
 }
 
-/** The CA passphrase is missing, too short, or does not decrypt the CA keys. */
+/**
+ * The CA passphrase is missing, too short, or does not decrypt the CA keys.
+ * (Its code was `PHIMQ_CA_PASSPHRASE` before 0.1: retired, because it read as
+ * the environment variable even when the passphrase came from a file.)
+ */
 export class CaPassphraseError extends PhimqError {
-  override readonly code = 'PHIMQ_CA_PASSPHRASE'
+  override readonly code = 'PHIMQ_CA_PASSPHRASE_INVALID'
 }
 
 /** The CA directory is missing, already initialised, or its files are damaged. */
@@ -75,6 +79,14 @@ export class CaStateError extends PhimqError {
 /** A certificate request breaks the profile: lifetime above the maximum, bad name, unknown serial. */
 export class CertificateRequestError extends PhimqError {
   override readonly code = 'PHIMQ_CERT_REQUEST_INVALID'
+}
+
+/**
+ * A certificate name (tenant, role or id) that a PHI detector flags: it
+ * would travel in every audit event of the connection (C21, C26).
+ */
+export class CertificateNamePhiError extends PhimqError {
+  override readonly code = 'PHIMQ_CERT_NAME_PHI'
 }
 
 /** A TLS listener's certificate, key, CA bundle or CRL cannot be read or used. */

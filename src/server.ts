@@ -11,6 +11,7 @@ import type { Logger } from './broker/logger.js'
 import { silentLogger } from './broker/logger.js'
 import { type LoadedConfig, loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
+import { reportWeakenedControls } from './config/prod-checks.js'
 import { ListenError } from './errors.js'
 import { BrokerCertificates } from './monitor/certificates.js'
 import { Metrics } from './monitor/metrics.js'
@@ -89,6 +90,12 @@ export async function startServer(
     : new TopicMaskingAuditSink(pipelineSink, (topic) => maskTopic(topic))
   const store = buildStore(loaded, log)
   if (metrics) store.observeCommits?.((c) => metrics.observeStoreCommit(c.seconds))
+  // prod settings that weaken a control: accepted, never silently (finding 9).
+  reportWeakenedControls(config, log, audit)
+  // Listeners mask peer text (SNI, certificate names) with the policy's detectors.
+  const maskText = gate.maskClientId
+    ? (text: string) => gate.maskClientId?.(text) ?? text
+    : undefined
   const broker = new Broker({
     nodeId: config.nodeId,
     gate,
@@ -137,6 +144,7 @@ export async function startServer(
           logger: log,
           denyList,
           expiryWarnings,
+          maskText,
         }),
       )
     }

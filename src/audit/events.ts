@@ -191,6 +191,18 @@ export type AuditEvent =
       rule: string
       severity: 'high'
     })
+  /**
+   * At start in `prod`: a setting that weakens a control, accepted but
+   * recorded (see src/config/prod-checks.ts).
+   */
+  | (Base<'config.weakened'> & {
+      environment: string
+      /** Key path, e.g. `listeners.devices.clientIdBinding`. */
+      setting: string
+      value: string
+      /** The compliance control weakened, e.g. `C10`. */
+      control: string
+    })
   /** A new topic policy is in force (C15). */
   | (Base<'policy.reloaded'> & {
       version: number
@@ -214,6 +226,22 @@ export type AuditEvent =
       cause: string
     })
   | (Base<'tls.handshake'> & TlsHandshakeFacts)
+  /**
+   * Connections refused before the handshake (`RATE_LIMITED`,
+   * `MAX_CONNECTIONS`) from one source during one window, after the first,
+   * which has its own `tls.handshake` event: a flood is counted, not
+   * recorded one by one (C25).
+   */
+  | (Base<'tls.refused.summary'> & {
+      listener: string
+      /** The source address, or `other` once too many sources are tracked at once. */
+      remoteAddress: string
+      reason: string
+      count: number
+      /** RFC 3339 UTC start (inclusive) and end (exclusive) of the window. */
+      from: string
+      to: string
+    })
   | (Base<'tls.session.revoked'> & {
       listener: string
       remoteAddress: string

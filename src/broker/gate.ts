@@ -19,6 +19,8 @@ export interface ConnectRequest extends ClientInfo {
   readonly sessionExpirySeconds: number
   readonly password?: Buffer | undefined
   readonly will?: Message | undefined
+  /** CONNECT User Properties (5.0), as name/value pairs; the gate screens them (C21). */
+  readonly userProperties?: ReadonlyArray<readonly [string, string]> | undefined
 }
 
 export type ConnectVerdict =

@@ -266,7 +266,13 @@ listeners:
       ca: ${appsCa}
       crl: [${crlApps}]
     clientIdBinding: equal
-
+${
+  o.prod
+    ? `    # Web origins allowed to open this socket (required in prod); [] = no browsers.
+    allowedOrigins: []
+`
+    : ''
+}
 # Durable, encrypted at rest (docs/store.md).
 store:
   type: sqlite

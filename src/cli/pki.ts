@@ -13,7 +13,7 @@
  * never from the command line (it would land in shell history and `ps`).
  */
 import { readFileSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CaPassphraseError } from '../errors.js'
@@ -49,10 +49,9 @@ export function registerPkiCommands(program: Command): Command {
     .addOption(new Option('--key-type <type>', 'CA key type').choices(KEY_TYPES).default('ec-p256'))
     .option('--org <name>', 'organisation in the CA names', 'phimq')
     .action(async (opts: CommonOptions & { keyType: KeyType; org: string }) => {
-      const ca = await initCa(opts.dir, readPassphrase(opts), {
-        keyType: opts.keyType,
-        organization: opts.org,
-      })
+      const ca = await withPassphrase(opts, (passphrase) =>
+        initCa(opts.dir, passphrase, { keyType: opts.keyType, organization: opts.org }),
+      )
       console.log(`ca created in ${ca.dir}; trust anchor ${join(ca.dir, 'root.crt')}`)
     })
 
@@ -73,7 +72,7 @@ export function registerPkiCommands(program: Command): Command {
     .option('--ocsp-url <url>', 'OCSP responder URL to write into the certificate (AIA)')
     .requiredOption('--out <dir>', 'where to write <id>.crt, <id>.key and ca.crt')
     .action(async (opts: IssueOptions) => {
-      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const ca = await openSigningCa(opts)
       const issued = await ca.issueCertificate({
         kind: opts.kind,
         tenant: opts.tenant,
@@ -96,7 +95,7 @@ export function registerPkiCommands(program: Command): Command {
     .option('--days <n>', 'lifetime in days (default per kind)', positiveInt)
     .requiredOption('--out <dir>', 'where to write the new certificate and key')
     .action(async (serial: string, opts: CommonOptions & { days?: number; out: string }) => {
-      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const ca = await openSigningCa(opts)
       const issued = await ca.renew(serial, opts.days !== undefined ? { days: opts.days } : {})
       await writeIssued(opts.out, issued)
     })
@@ -114,7 +113,7 @@ export function registerPkiCommands(program: Command): Command {
     )
     .option('--no-crl', 'do not write a CRL now')
     .action(async (serial: string, opts: CommonOptions & { reason: string; crl: boolean }) => {
-      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const ca = await openSigningCa(opts)
       const record = await ca.revoke(serial, opts.reason)
       console.log(`revoked ${record.serial} (${record.uri})`)
       if (opts.crl) await printCrl(ca)
@@ -127,7 +126,7 @@ export function registerPkiCommands(program: Command): Command {
     .addOption(passphraseFileOption())
     .option('--days <n>', 'days until nextUpdate', positiveInt)
     .action(async (opts: CommonOptions & { days?: number }) => {
-      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const ca = await openSigningCa(opts)
       await printCrl(ca, opts.days)
     })
 
@@ -139,7 +138,7 @@ export function registerPkiCommands(program: Command): Command {
     .option('--host <host>', 'loopback address', '127.0.0.1')
     .option('--port <port>', 'port', positiveInt, 8990)
     .action(async (opts: CommonOptions & { host: string; port: number }) => {
-      const ca = await openCa(opts.dir, readPassphrase(opts))
+      const ca = await openSigningCa(opts)
       const http = await startCaHttp(ca, { host: opts.host, port: opts.port })
       console.log(`ocsp ${http.ocspUrl}  crl ${http.crlUrl}`)
       const stop = (): void => {
@@ -199,15 +198,43 @@ function passphraseFileOption(): Option {
   )
 }
 
-function readPassphrase(opts: CommonOptions): string {
+/** The passphrase and where it came from, for error messages (never the value). */
+interface Passphrase {
+  readonly value: string
+  readonly source: string
+}
+
+function readPassphrase(opts: CommonOptions): Passphrase {
   if (opts.passphraseFile !== undefined) {
-    return readFileSync(opts.passphraseFile, 'utf8').replace(/\r?\n$/, '')
+    const value = readFileSync(opts.passphraseFile, 'utf8').replace(/\r?\n$/, '')
+    return { value, source: '--passphrase-file' }
   }
   const fromEnv = process.env[PASSPHRASE_ENV]
   if (fromEnv === undefined || fromEnv === '') {
     throw new CaPassphraseError(`set ${PASSPHRASE_ENV} or pass --passphrase-file`)
   }
-  return fromEnv
+  return { value: fromEnv, source: `$${PASSPHRASE_ENV}` }
+}
+
+/**
+ * Run `work` with the passphrase; a passphrase error says which source was
+ * read, so an operator using a file is not sent to the variable (finding 10).
+ */
+async function withPassphrase<T>(
+  opts: CommonOptions,
+  work: (passphrase: string) => Promise<T>,
+): Promise<T> {
+  const passphrase = readPassphrase(opts)
+  try {
+    return await work(passphrase.value)
+  } catch (err) {
+    if (!(err instanceof CaPassphraseError)) throw err
+    throw new CaPassphraseError(`${err.message} (read from ${passphrase.source})`, { cause: err })
+  }
+}
+
+function openSigningCa(opts: CommonOptions): Promise<CertificateAuthority> {
+  return withPassphrase(opts, (passphrase) => openCa(opts.dir, passphrase))
 }
 
 function positiveInt(value: string): number {
@@ -220,12 +247,30 @@ async function writeIssued(out: string, issued: IssuedCertificate): Promise<void
   await mkdir(out, { recursive: true })
   const base = join(out, issued.record.id)
   await writeFile(`${base}.crt`, issued.chainPem)
-  await writeFile(`${base}.key`, issued.keyPem, { mode: 0o600 })
+  await writeKeyFile(`${base}.key`, issued.keyPem)
   await writeFile(join(out, 'ca.crt'), issued.caPem)
   const r = issued.record
   console.log(`issued ${r.serial} ${r.uri} until ${r.notAfter}`)
   console.log(`fingerprint ${r.fingerprint256}`)
   console.log(`wrote ${base}.crt ${base}.key ${join(out, 'ca.crt')}`)
+}
+
+/**
+ * Write a private key readable by its owner only, whatever was at `path`
+ * before: `writeFile` keeps an existing file's mode (a 0666 key stayed
+ * 0666, finding 8). A fresh file (`wx`) is renamed over the old one, so
+ * the key is never readable by others, not even for a moment.
+ */
+async function writeKeyFile(path: string, pem: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`
+  try {
+    await writeFile(tmp, pem, { mode: 0o600, flag: 'wx' })
+    await chmod(tmp, 0o600)
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
 }
 
 async function printCrl(ca: CertificateAuthority, days?: number): Promise<void> {

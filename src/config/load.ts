@@ -7,6 +7,7 @@ import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml'
 import { ConfigError, InsecureListenerError } from '../errors.js'
+import { checkProdRefusals } from './prod-checks.js'
 import { type Config, configSchema } from './schema.js'
 
 /** A validated configuration and where it came from. */
@@ -59,6 +60,7 @@ export function parseConfig(text: string, source = '<inline>', baseDir = '.'): L
   }
   const config = result.data
   checkListenerSafety(config)
+  checkProdRefusals(config, baseDir)
   return { config, source, dataDir: resolve(baseDir, config.dataDir) }
 }
 

@@ -2,8 +2,9 @@
  * Certificate profiles: what each kind of certificate the CA issues looks
  * like (control C12: short lifetimes, SHA-2 signatures, EC P-256 or better).
  */
-import { CertificateRequestError } from '../errors.js'
+import { CertificateNamePhiError, CertificateRequestError } from '../errors.js'
 import { isSafeIdentityValue } from '../identity/values.js'
+import { defaultDetector } from '../phi/detectors.js'
 
 export const CERT_KINDS = ['device', 'app', 'server', 'admin'] as const
 export type CertKind = (typeof CERT_KINDS)[number]
@@ -37,6 +38,14 @@ export function identityUri(tenant: string, role: string, id: string): string {
     // A colon inside a value would shift the fields of the URN.
     if (!isSafeIdentityValue(value) || value.includes(':')) {
       throw new CertificateRequestError(`${field} holds a forbidden character or is empty`)
+    }
+    // The identity is in every audit event of its connections, and
+    // listeners refuse one that holds PHI (IDENTITY_PHI): do not issue it.
+    const hit = defaultDetector.detect(value)[0]
+    if (hit) {
+      throw new CertificateNamePhiError(
+        `${field} reads as PHI (${hit.kind}); use an opaque identifier such as a device serial`,
+      )
     }
   }
   return `urn:phimq:${tenant}:${role}:${id}`

@@ -38,6 +38,7 @@ import {
 } from './compile.js'
 import { checkDollar, checkTenantPrefix, checkWildcards, GuardRule } from './guards.js'
 import { hasTopicMetacharacter, isSafeIdentity, isSafeLevelValue } from './pattern.js'
+import { PropertyScreen } from './property-screen.js'
 
 /** What a `PolicyGate` is built from. */
 export interface PolicyGateOptions {
@@ -82,6 +83,7 @@ function refusal(d: Denial, useConnectCode = false): Refusal {
 /** The topic policy and PHI guards, as a `Gate`. */
 export class PolicyGate implements Gate {
   #policy: CompiledPolicy
+  #screen: PropertyScreen
   #version = 1
   readonly #options: PolicyGateOptions
   readonly #clock: Clock
@@ -91,6 +93,7 @@ export class PolicyGate implements Gate {
     this.#options = options
     this.#clock = options.clock ?? systemClock
     this.#policy = this.#compile(options.policy)
+    this.#screen = new PropertyScreen(this.#policy.detector)
   }
 
   /** Policy version: 1 at start, one more per successful reload. */
@@ -175,13 +178,22 @@ export class PolicyGate implements Gate {
       return { allow: false, rule: `phi.client-id.${hit.kind}`, reasonCode }
     }
 
-    // 2. The will, checked now as the publish it will become.
+    // 2. CONNECT User Properties hold no PHI (C21): 0x83, as for a publish.
+    if (request.userProperties !== undefined) {
+      const found = this.#screen.screenUserProperties(
+        request.userProperties,
+        'connect-user-property',
+      )
+      if (found) return { allow: false, ...found }
+    }
+
+    // 3. The will, checked now as the publish it will become.
     if (request.will) {
       const checked = this.#checkPublish(request, request.will, 'connect')
       if (!checked.allow) return refusal(checked, true)
     }
 
-    // 3. Session Expiry cap.
+    // 4. Session Expiry cap.
     return { allow: true, sessionExpiryMaxSeconds: this.#policy.sessionExpiryMaxSeconds(identity) }
   }
 
@@ -208,15 +220,29 @@ export class PolicyGate implements Gate {
     const hit = p.detector.detectTopic(topic)[0]
     if (hit) return deny(`phi.topic.${hit.kind}`, ReasonCode.TopicNameInvalid)
 
-    // 3. Tenant prefix (C18).
+    // 3. No PHI in the properties that travel with the message (C21):
+    // Response Topic 0x90, the others 0x83 (see property-screen.ts).
+    const props = message.properties
+    if (props !== undefined) {
+      const found = this.#screen.screenMessage(props)
+      if (found) return deny(found.rule, found.reasonCode)
+    }
+
+    // 4. Tenant prefix (C18), of the Topic Name and of the Response Topic:
+    // a request must not steer the response into another tenant.
     const tenant = this.#tenantStep(client, identity, topic, op)
     if (tenant) return tenant
+    const responseTopic = props?.responseTopic
+    if (responseTopic !== undefined) {
+      const own = this.#responseTopicStep(client, identity, responseTopic, op)
+      if (own) return own
+    }
 
-    // 4. Rules (C15): default deny, deny wins.
+    // 5. Rules (C15): default deny, deny wins.
     const decision = p.rules.decidePublish(identity, topic)
     if (!decision.allow) return deny(decision.rule, ReasonCode.NotAuthorized)
 
-    // 5. Topic class: retain, QoS, payload, expiry (C22–C24).
+    // 6. Topic class: retain, QoS, payload, expiry (C22–C24).
     const outcome = p.classes.applyPublish(message, {
       identity,
       protocolVersion: client.protocolVersion,
@@ -226,8 +252,25 @@ export class PolicyGate implements Gate {
     })
     if (!outcome.allow) return outcome
 
-    // 6. Stamp the source, so a retained copy can be judged by it later.
+    // 7. Stamp the source, so a retained copy can be judged by it later.
     return { allow: true, message: { ...outcome.message, originIdentity: identity } }
+  }
+
+  /**
+   * The Response Topic is a Topic Name the responder will publish to: no `$`
+   * topic, and the publisher's own tenant. Whether the responder may publish
+   * there is decided by the rules when it does.
+   */
+  #responseTopicStep(
+    client: ClientInfo,
+    identity: Identity,
+    responseTopic: string,
+    op: string,
+  ): Denial | undefined {
+    if (responseTopic.startsWith('$')) {
+      return deny('policy.response-topic-dollar', ReasonCode.NotAuthorized)
+    }
+    return this.#tenantStep(client, identity, responseTopic, `${op}.response-topic`)
   }
 
   /** May the source of a stored retained message still publish there? */
@@ -334,6 +377,7 @@ export class PolicyGate implements Gate {
 
     const changes = diffPolicies(this.#policy.config, parsed.data)
     this.#policy = next
+    this.#screen = new PropertyScreen(next.detector)
     this.#version += 1
     this.#options.audit?.emit({
       type: 'policy.reloaded',

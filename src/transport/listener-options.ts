@@ -62,6 +62,8 @@ export interface TlsListenerDeps {
   denyList?: DenyList | undefined
   /** Certificate expiry warnings shared by every listener (C12). */
   expiryWarnings?: ExpiryWarnings | undefined
+  /** Masks PHI detector hits in peer text for `tls.handshake` (see `peer-text.ts`). */
+  maskText?: ((text: string) => string) | undefined
 }
 
 /** A listener that is accepting connections. */

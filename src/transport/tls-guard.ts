@@ -22,6 +22,7 @@ import { type Clock, systemClock, type TimerHandle } from '../broker/clock.js'
 import { type Logger, silentLogger } from '../broker/logger.js'
 import { readCertificateFields } from '../identity/certificate-fields.js'
 import { IdentityMapper, type MappedIdentity } from '../identity/mapping.js'
+import { defaultDetector } from '../phi/detectors.js'
 import { ConnectionLimits } from './connection-limits.js'
 import type { CrlSet } from './crl-set.js'
 import { DenyList } from './deny-list.js'
@@ -29,14 +30,14 @@ import type { ExpiryWarnings } from './expiry-warnings.js'
 import type { ResolvedTlsOptions } from './listener-options.js'
 import { LiveSessions } from './live-sessions.js'
 import { OcspChecker, type OcspVerdict } from './ocsp-checker.js'
+import { auditCertificateName, auditSni, type TextMasker } from './peer-text.js'
+import { RefusalSummaries } from './refusal-summary.js'
 import { FileWatcher, readCrls, readServerMaterial, type ServerMaterial } from './tls-material.js'
 import { allowedCiphersFor, buildSecureContextOptions } from './tls-options.js'
 
 const DAY_MS = 86_400_000
 const EXPIRY_CHECK_MS = 3_600_000
 const ALLOWED_PROTOCOLS: ReadonlySet<string> = new Set(['TLSv1.2', 'TLSv1.3'])
-/** Certificate text fields are capped in audit events. */
-const FIELD_MAX_CHARS = 512
 
 /** What an admitted connection hands on to the broker. */
 export interface Admission {
@@ -51,6 +52,12 @@ export interface TlsGuardDeps {
   denyList?: DenyList | undefined
   /** Certificate expiry warnings shared by every listener (C12); a private one otherwise. */
   expiryWarnings?: ExpiryWarnings | undefined
+  /**
+   * Masks PHI detector hits in text a peer chose (SNI, certificate names,
+   * identity values); the policy's detectors when the server wires them,
+   * else the default detectors.
+   */
+  maskText?: TextMasker | undefined
 }
 
 export class TlsGuard {
@@ -64,6 +71,8 @@ export class TlsGuard {
   readonly #allowedCiphers: ReadonlySet<string>
   readonly #ocsp: OcspChecker
   readonly #sessions: LiveSessions
+  readonly #mask: TextMasker
+  readonly #refusals: RefusalSummaries
   readonly #staleReported = new Set<string>()
   #server: Server | undefined
   #material: ServerMaterial
@@ -85,8 +94,15 @@ export class TlsGuard {
     this.#clock = deps.clock ?? systemClock
     this.#log = (deps.logger ?? silentLogger).child({ listener: options.name })
     this.#denyList = deps.denyList ?? new DenyList()
+    this.#mask = deps.maskText ?? ((text) => defaultDetector.maskText(text))
     this.#mapper = new IdentityMapper(options.identityRules)
     this.#limits = new ConnectionLimits(options, this.#clock)
+    this.#refusals = new RefusalSummaries({
+      listener: options.name,
+      windowSeconds: options.rateWindowSeconds,
+      clock: this.#clock,
+      audit: deps.audit,
+    })
     this.#allowedCiphers = allowedCiphersFor(options.profile)
     this.#ocsp = new OcspChecker(options.ocsp, this.#clock)
     this.#sessions = new LiveSessions({
@@ -151,6 +167,11 @@ export class TlsGuard {
 
     const mapped = this.#mapper.map(readCertificateFields(peer.raw))
     if (!mapped.ok) return this.#refuse(socket, { ...facts, reason: mapped.reason })
+    // An identity travels in every audit event of the connection: one that
+    // holds PHI (even from our own CA) is refused, never logged (C21, C26).
+    if (this.#holdsPhi(mapped.identity)) {
+      return this.#refuse(socket, { ...facts, reason: 'IDENTITY_PHI' })
+    }
 
     const warnings: string[] = []
     const lifetime = this.#checkLifetime(peer, mapped.identity)
@@ -212,6 +233,7 @@ export class TlsGuard {
     this.#ocspTimer?.cancel()
     this.#expiryTimer?.cancel()
     this.#unsubscribeDeny?.()
+    this.#refusals.close()
   }
 
   /** Step 1: limits, before the handshake costs anything. */
@@ -223,13 +245,17 @@ export class TlsGuard {
       return
     }
     this.#earlyRefusals += 1
-    this.#audit.emit({
-      type: 'tls.handshake',
-      listener: this.#o.name,
-      remoteAddress: address,
-      result: 'refused',
-      reason: refusal,
-    })
+    // The first refusal per source and window is recorded; the rest are
+    // counted into one summary, so a flood cannot grow the trail.
+    if (this.#refusals.admitRecord(address, refusal)) {
+      this.#audit.emit({
+        type: 'tls.handshake',
+        listener: this.#o.name,
+        remoteAddress: address,
+        result: 'refused',
+        reason: refusal,
+      })
+    }
     socket.destroy()
   }
 
@@ -245,7 +271,7 @@ export class TlsGuard {
       remoteAddress: socket.remoteAddress ?? 'unknown',
       result: 'refused',
       reason: err.code ?? 'HANDSHAKE_FAILED',
-      ...(socket.servername ? { sni: socket.servername } : {}),
+      sni: auditSni(socket.servername, this.#mask),
     })
     socket.destroy()
   }
@@ -278,17 +304,26 @@ export class TlsGuard {
     return policy.action
   }
 
+  /**
+   * The facts of a completed handshake. What the peer chose (SNI, and the
+   * names of a certificate that did not verify) is masked and capped
+   * (`peer-text.ts`); a verified certificate's names are masked too.
+   */
   #collectFacts(socket: TLSSocket): HandshakeFacts {
     const peer = socket.getPeerX509Certificate()
     const cipher = socket.getCipher() as { standardName?: string; name?: string } | undefined
     return {
       listener: this.#o.name,
       remoteAddress: socket.remoteAddress ?? 'unknown',
-      sni: socket.servername || undefined,
+      sni: auditSni(socket.servername, this.#mask),
       protocol: socket.getProtocol() ?? undefined,
       cipher: cipher?.standardName ?? cipher?.name,
-      ...(peer ? certificateFacts(peer) : {}),
+      ...(peer ? certificateFacts(peer, this.#mask, socket.authorized) : {}),
     }
+  }
+
+  #holdsPhi(identity: MappedIdentity): boolean {
+    return [identity.tenant, identity.role, identity.id].some((v) => this.#mask(v) !== v)
   }
 
   #refuse(socket: TLSSocket, facts: HandshakeFacts & { reason: string }): undefined {
@@ -442,10 +477,14 @@ export class TlsGuard {
 
 type HandshakeFacts = Omit<TlsHandshakeFacts, 'result'>
 
-function certificateFacts(peer: X509Certificate): Partial<HandshakeFacts> {
+function certificateFacts(
+  peer: X509Certificate,
+  mask: TextMasker,
+  verified: boolean,
+): Partial<HandshakeFacts> {
   return {
-    subject: cap(peer.subject.split('\n').join(', ')),
-    issuer: cap(peer.issuer.split('\n').join(', ')),
+    subject: auditCertificateName(peer.subject.split('\n').join(', '), mask, verified),
+    issuer: auditCertificateName(peer.issuer.split('\n').join(', '), mask, verified),
     serial: peer.serialNumber,
     fingerprint256: peer.fingerprint256,
     validFrom: isoDate(peer.validFrom),
@@ -460,10 +499,6 @@ function issuerOf(socket: TLSSocket): Uint8Array | undefined {
   // A self-issued leaf points at itself: there is no separate issuer.
   if (!issuer?.raw || issuer.fingerprint256 === leaf.fingerprint256) return undefined
   return issuer.raw
-}
-
-function cap(text: string): string {
-  return text.length > FIELD_MAX_CHARS ? `${text.slice(0, FIELD_MAX_CHARS)}…` : text
 }
 
 function isoDate(text: string): string | undefined {

@@ -15,6 +15,7 @@ listeners:
     name: web
     clientIdBinding: prefix
     tls: { cert: /etc/phimq/server.crt, key: /etc/phimq/server.key, ca: /etc/phimq/apps-ca.pem }
+    allowedOrigins: [https://app.example.org]
     identity:
       rules:
         - { from: san-dns, pattern: '{id}.{tenant}.example.org', role: app }

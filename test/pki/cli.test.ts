@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { Command } from 'commander'
 import { registerPkiCommands } from '../../src/cli/pki.js'
+import { CaPassphraseError, CertificateNamePhiError } from '../../src/errors.js'
 import { makeTempDir } from '../helpers/tmp.js'
 
 function program(): Command {
@@ -79,13 +88,74 @@ describe('phimq pki (C12)', () => {
     assert.ok(state.certificates.find((c) => c.serial === serial.toLowerCase())?.revokedAt)
   })
 
+  it('issue over an existing world-readable <id>.key leaves the key at 0600', async () => {
+    const keyOut = join(tmp.dir, 'key-mode')
+    mkdirSync(keyOut)
+    const keyPath = join(keyOut, 'k1.key')
+    writeFileSync(keyPath, 'left by an earlier tool\n')
+    chmodSync(keyPath, 0o666)
+    const args = ['--dir', dir, '--passphrase-file', passFile, '--kind', 'device']
+    await run(['pki', 'issue', ...args, '--tenant', 'acme', '--id', 'k1', '--out', keyOut])
+    assert.equal(statSync(keyPath).mode & 0o777, 0o600)
+    assert.match(readFileSync(keyPath, 'utf8'), /^-----BEGIN PRIVATE KEY-----/)
+    // No temporary file is left next to it.
+    assert.deepEqual(readdirSync(keyOut).sort(), ['ca.crt', 'k1.crt', 'k1.key'])
+  })
+
+  it('issue refuses an id that a PHI detector flags, with PHIMQ_CERT_NAME_PHI', async () => {
+    const phiOut = join(tmp.dir, 'phi-out')
+    const args = ['--dir', dir, '--passphrase-file', passFile, '--kind', 'device', '--out', phiOut]
+    await assert.rejects(
+      run(['pki', 'issue', ...args, '--tenant', 'acme', '--id', '123-45-6789']),
+      (err) => {
+        assert.ok(err instanceof CertificateNamePhiError)
+        assert.equal(err.code, 'PHIMQ_CERT_NAME_PHI')
+        assert.match(err.message, /^id reads as PHI \(ssn\)/)
+        assert.doesNotMatch(err.message, /123-45-6789/)
+        return true
+      },
+    )
+    await assert.rejects(
+      run(['pki', 'issue', ...args, '--tenant', 'acme', '--id', 'pt-2026-01-15']),
+      { code: 'PHIMQ_CERT_NAME_PHI', message: /id reads as PHI \(date\)/ },
+    )
+    assert.equal(existsSync(phiOut), false, 'nothing written')
+  })
+
   it('refuses to sign without a passphrase source', async () => {
     const saved = process.env.PHIMQ_CA_PASSPHRASE
     delete process.env.PHIMQ_CA_PASSPHRASE
     try {
-      await assert.rejects(run(['pki', 'crl', '--dir', dir]), { code: 'PHIMQ_CA_PASSPHRASE' })
+      await assert.rejects(run(['pki', 'crl', '--dir', dir]), {
+        code: 'PHIMQ_CA_PASSPHRASE_INVALID',
+      })
     } finally {
       if (saved !== undefined) process.env.PHIMQ_CA_PASSPHRASE = saved
     }
+  })
+
+  it('a short passphrase from --passphrase-file is blamed on the file, not the variable', async () => {
+    const shortFile = join(tmp.dir, 'short-pass')
+    writeFileSync(shortFile, 'short\n', { mode: 0o600 })
+    const other = join(tmp.dir, 'ca-short')
+    await assert.rejects(
+      run(['pki', 'init', '--dir', other, '--passphrase-file', shortFile]),
+      (err) => {
+        assert.ok(err instanceof CaPassphraseError)
+        assert.equal(err.code, 'PHIMQ_CA_PASSPHRASE_INVALID')
+        assert.match(err.message, /at least 12 characters \(read from --passphrase-file\)/)
+        assert.doesNotMatch(err.message, /PHIMQ_CA_PASSPHRASE/)
+        return true
+      },
+    )
+  })
+
+  it('a wrong passphrase from --passphrase-file names the file as its source', async () => {
+    const wrongFile = join(tmp.dir, 'wrong-pass')
+    writeFileSync(wrongFile, 'not the synthetic passphrase\n', { mode: 0o600 })
+    await assert.rejects(run(['pki', 'crl', '--dir', dir, '--passphrase-file', wrongFile]), {
+      code: 'PHIMQ_CA_PASSPHRASE_INVALID',
+      message: /wrong passphrase \(read from --passphrase-file\)/,
+    })
   })
 })

@@ -52,6 +52,7 @@ listeners:
     name: web
     port: 0
     tls: { cert: pki/server.crt, key: pki/server.key, ca: pki/ca.pem }
+    allowedOrigins: []
 `
     const loaded = parseConfig(text, join(tmp.dir, 'phimq.yaml'), tmp.dir)
     const audit = new MemoryAuditSink()

@@ -159,6 +159,7 @@ async function decide(
       sessionExpirySeconds: requestedExpiry,
       password: packet.password,
       will,
+      userProperties: userPropertyPairs(props?.userProperties),
     })
   } catch (err) {
     // Fail closed: a gate that throws refuses.
@@ -248,6 +249,18 @@ async function decide(
 
   session.resume(conn)
   conn.releaseHeld()
+}
+
+/** mqtt-packet groups User Properties by name; the gate wants pairs (order does not matter). */
+function userPropertyPairs(
+  grouped: Record<string, string | string[]> | undefined,
+): Array<[string, string]> | undefined {
+  if (grouped === undefined) return undefined
+  const pairs: Array<[string, string]> = []
+  for (const [name, values] of Object.entries(grouped)) {
+    for (const value of Array.isArray(values) ? values : [values]) pairs.push([name, value])
+  }
+  return pairs
 }
 
 function sameIdentity(a: Identity | undefined, b: Identity | undefined): boolean {
