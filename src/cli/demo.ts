@@ -402,13 +402,15 @@ function printSummary({ c, refusals, ids, dataDir, dir, startedAt }: SummaryInpu
   }
   console.log('refusals in the audit trail, by rule:')
   for (const [rule, n] of byRule) console.log(`  ${rule}: ${n}`)
+  // A rule fires once per subject per alerts.cooldownSeconds (60 s by default).
+  const raised = [...alerts].map(([k, n]) => `${k} ${n}`).join(', ')
   console.log(
-    `alerts raised: ${alerts.size === 0 ? 'none' : [...alerts].map(([k, n]) => `${k} ${n}`).join(', ')}`,
+    `alerts raised: ${raised || 'none (a second run within a minute: each alert fires once per subject per alerts.cooldownSeconds)'}`,
   )
   const report = verifyTrail({ dir: trail })
   console.log(
     `audit trail ${report.ok ? 'ok' : 'BROKEN'}: ${report.records} records, ${report.checkpoints} checkpoints` +
-      ` (see them: phimq audit search --dir ${join(dir, 'audit')} --type publish.denied,subscribe.denied,alert.raised)`,
+      ` (see them: npx phimq audit search --dir ${join(dir, 'audit')} --type publish.denied,subscribe.denied,alert.raised)`,
   )
   const flowed =
     c.gatewayReceived === c.devicePublished &&
