@@ -286,22 +286,73 @@ audit:
 
 # Topic policy (docs/policy.md). Every topic starts with the tenant from the
 # client certificate; no rule, no access; root wildcards such as # are refused.
+# Roles come from the certificate (urn:phimq:<tenant>:<role>:<id>). The data
+# path of a remote-monitoring home (phimq demo runs it):
+#   device -> {tenant}/home/<device>/obs/<kind> -> home gateway (strips, aggregates)
+#   gateway -> {tenant}/rpm/<device>/vitals/<kind> -> clinical apps ($share/clinical)
+#                                                 -> de-identification ($share/deid)
+#   deid-service -> {tenant}/deid/<metric> -> analytics (de-identified only)
 policy:
   rules:
-    # A device publishes its own vitals only.
-    - name: device-vitals
+    # A device publishes only under its own id: observations for its home
+    # gateway, vitals, and its status. The rule lets RETAIN through; the topic
+    # class decides: status may be retained, PHI never.
+    - name: device-telemetry
       who: { role: device }
       actions: [publish]
-      topics: ["{tenant}/rpm/{id}/vitals/+"]
+      topics: ["{tenant}/home/{id}/obs/+", "{tenant}/rpm/{id}/vitals/+", "{tenant}/rpm/{id}/status"]
       maxQos: 2
-    # An app reads the vitals of every device of its tenant.
+      retain: true
+    # A home gateway reads its devices' observations and forwards vitals.
+    - name: gateway-read
+      who: { role: gateway }
+      actions: [subscribe]
+      topics: ["{tenant}/home/+/obs/+"]
+      maxQos: 1
+    - name: gateway-forward
+      who: { role: gateway }
+      actions: [publish]
+      topics: ["{tenant}/rpm/+/vitals/+"]
+      maxQos: 1
+    # An app reads vitals and device status of its tenant, alone or in the
+    # shared group "clinical" (C17: no other group is granted).
     - name: app-read-vitals
       who: { role: app }
       actions: [subscribe]
-      topics: ["{tenant}/rpm/+/vitals/+"]
+      topics: ["{tenant}/rpm/+/vitals/+", "{tenant}/rpm/+/status"]
       maxQos: 2
+      shareGroups: [clinical]
+    # The de-identification service reads vitals in its group and writes the
+    # de-identified feed; analytics reads that feed and nothing else.
+    - name: deid-read
+      who: { role: deid-service }
+      actions: [subscribe]
+      topics: ["{tenant}/rpm/+/vitals/+"]
+      maxQos: 1
+      shareGroups: [deid]
+    - name: deid-publish
+      who: { role: deid-service }
+      actions: [publish]
+      topics: ["{tenant}/deid/+"]
+      maxQos: 1
+    - name: analytics-read
+      who: { role: analytics }
+      actions: [subscribe]
+      topics: ["{tenant}/deid/+"]
+      maxQos: 1
   classes:
-    # Vitals are PHI: never retained, expire within a day, only listed JSON fields pass.
+    # Observations inside a home (FHIR R4 Observation JSON): PHI, never retained.
+    - name: home-obs
+      phi: true
+      topics: ["{tenant}/home/+/obs/+"]
+      maxPayloadBytes: 4096
+      messageExpiry: { defaultSeconds: 3600, maxSeconds: 86400 }
+      payload:
+        format: json
+        fields: [resourceType, status, category, code, subject, effectiveDateTime, valueQuantity, component, device, note]
+        unknownFields: drop
+    # Vitals are PHI: never retained, expire within a day, only listed JSON
+    # fields pass (a device serial or a free-text note is dropped here too).
     - name: vitals
       phi: true
       topics: ["{tenant}/rpm/+/vitals/+"]
@@ -309,8 +360,28 @@ policy:
       messageExpiry: { defaultSeconds: 3600, maxSeconds: 86400 }
       payload:
         format: json
-        fields: [hr, spo2, sys, dia, glucose, weight, unit, ts]
+        fields: [resourceType, status, category, code, subject, effectiveDateTime, effectivePeriod, valueQuantity, component, hr, spo2, sys, dia, glucose, weight, unit, ts]
         unknownFields: drop
+    # Device status (online, battery) is not PHI: it may be retained.
+    - name: status
+      phi: false
+      topics: ["{tenant}/rpm/+/status"]
+      retain: true
+      maxQos: 1
+      messageExpiry: { defaultSeconds: 86400, maxSeconds: 604800 }
+      payload:
+        format: json
+        fields: [state, battery, ts]
+        unknownFields: refuse
+    # De-identified aggregates: not PHI, only these fields, anything else refused.
+    - name: deidentified
+      phi: false
+      topics: ["{tenant}/deid/+"]
+      messageExpiry: { defaultSeconds: 86400, maxSeconds: 2592000 }
+      payload:
+        format: json
+        fields: [cohort, metric, value, unit, n]
+        unknownFields: refuse
 
 # Prometheus metrics at http://127.0.0.1:${o.metricsPort}/metrics (loopback only).
 metrics:

@@ -1,29 +1,10 @@
 /**
  * The `phimq` command.
  */
-import { Command } from 'commander'
 import { PhimqError } from '../errors.js'
-import { registerAuditCommands } from './audit.js'
-import { registerDemoCommands } from './demo.js'
-import { registerInitCommands } from './init.js'
-import { registerPkiCommands } from './pki.js'
-import { registerPolicyCommands } from './policy.js'
-import { registerStartCommand } from './start.js'
-import { registerStoreCommands } from './store.js'
+import { buildProgram } from './program.js'
 
-export function buildProgram(): Command {
-  const program = new Command()
-  program.name('phimq').description('MQTT broker for protected health information')
-
-  registerInitCommands(program)
-  registerStartCommand(program)
-  registerAuditCommands(program)
-  registerDemoCommands(program)
-  registerPkiCommands(program)
-  registerPolicyCommands(program)
-  registerStoreCommands(program)
-  return program
-}
+export { buildProgram }
 
 /**
  * `phimq audit search ... | head`: a reader that stops early closes the

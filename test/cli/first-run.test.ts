@@ -144,29 +144,78 @@ describe('first run: phimq start in an empty directory', {
     assert.ok(report.ok, JSON.stringify(report.problems))
   })
 
-  it('phimq demo runs a fleet against the started broker: all delivered, every forbidden try refused, trail ok', async () => {
+  it('phimq demo: FHIR Observations flow device > gateway > $share clinical app and de-identified analytics; every forbidden try is refused, audited and alerted', async () => {
     const started = await startPhimq(FREE_PORTS, tmp.dir)
     try {
       const mqttsUrl = started.urls.find((u) => u.startsWith('mqtts://'))
       assert.ok(mqttsUrl)
       const r = await runPhimq(
-        ['demo', '--url', mqttsUrl, '--devices', '3', '--seconds', '3'],
+        ['demo', '--url', mqttsUrl, '--devices', '4', '--seconds', '4'],
         tmp.dir,
       )
-      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`)
-      const m = /delivered (\d+) of (\d+) published/.exec(r.stdout)
-      assert.ok(m, r.stdout)
-      assert.ok(Number(m[2]) > 0, 'the fleet published')
-      assert.equal(m[1], m[2], 'every published message reached the app')
-      for (const what of [
-        'subscribe #',
-        'publish to another device',
-        'cross-tenant publish',
-        'retained PHI',
-      ]) {
-        assert.match(r.stdout, new RegExp(`${what}: Not authorized`))
+      const out = r.stdout
+      assert.equal(r.code, 0, `${out}\n${r.stderr}`)
+      assert.match(out, /\rdemo \d+s left \| devices \d+ > gateway/, 'a progress line')
+
+      const num = (re: RegExp): number[] => {
+        const m = re.exec(out)
+        assert.ok(m, `${re} in\n${out}`)
+        return m.slice(1).map(Number)
       }
-      assert.match(r.stdout, /audit trail ok/)
+      const [devices] = num(/4 devices published (\d+) FHIR Observations/)
+      assert.ok((devices ?? 0) >= 4, 'each of the four kinds published at least once')
+      for (const kind of [
+        'blood-pressure cuff',
+        'pulse oximeter',
+        'glucose meter',
+        'weight scale',
+      ]) {
+        assert.match(out, new RegExp(`${kind} \\d+`))
+      }
+      const [received, forwarded, , stripped] = num(
+        /gateway gw-001 received (\d+), forwarded (\d+) \((\d+) oximeter samples averaged\), stripped (\d+) fields/,
+      )
+      assert.equal(received, devices, 'the gateway got every device message')
+      assert.equal(stripped, 2 * (devices ?? 0), 'serial and note stripped from each')
+      const [clinical, of, leaks] = num(
+        /clinical app received (\d+) of (\d+) via \$share\/clinical \(clinical-1 \d+, clinical-2 \d+\); serials or notes seen: (\d+)/,
+      )
+      assert.equal(of, forwarded)
+      assert.equal(clinical, forwarded, 'the shared group got every forwarded message once')
+      assert.equal(leaks, 0)
+      const [analytics, deid] = num(/analytics-1 received (\d+) of (\d+) de-identified/)
+      assert.ok((deid ?? 0) > 0, 'de-identified cohort means were published')
+      assert.equal(analytics, deid)
+      const [delivered, expected] = num(/delivered (\d+) of (\d+) expected deliveries/)
+      assert.equal(delivered, expected)
+
+      const tries: Array<[string, string]> = [
+        ['analytics-1 subscribes to PHI vitals', 'Not authorized'],
+        ['demo-device subscribe #', 'Not authorized'],
+        ['demo-device PHI in a topic', 'Topic Name invalid'],
+        ['demo-device retained PHI', 'Not authorized'],
+        ['demo-device cross-tenant publish', 'Not authorized'],
+        ['demo-device publish to another device', 'Not authorized'],
+      ]
+      for (const [what, seen] of tries) {
+        assert.match(out, new RegExp(`${what.replace('#', '\\#')}: ${seen}`))
+      }
+      assert.match(out, /lapsed-device connects with an expired certificate: (?!NOT refused)/)
+      // Read back from the audit trail by the demo: one record per refusal, by rule.
+      for (const rule of [
+        'subscribe.denied policy.default-deny',
+        'subscribe.denied guard.wildcard-root',
+        'publish.denied phi.topic.mrn',
+        'publish.denied class.vitals.retain',
+        'publish.denied tenant.cross-tenant',
+        'publish.denied policy.default-deny',
+        'tls.handshake CERT_HAS_EXPIRED',
+      ]) {
+        assert.match(out, new RegExp(`  ${rule}: 1\n`))
+      }
+      assert.match(out, /alerts raised: .*wildcard-subscribe \(high\) 1/)
+      assert.match(out, /alerts raised: .*cross-tenant \(high\) 1/)
+      assert.match(out, /audit trail ok/)
     } finally {
       await started.stop()
     }
