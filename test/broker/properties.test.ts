@@ -304,6 +304,32 @@ describe('forwarded message properties', () => {
     assert.deepEqual(got?.properties?.correlationData, Buffer.from([0, 1, 2, 250]))
   })
 
+  for (const responseTopic of ['resp/+', 'resp/#']) {
+    it(`disconnects with 0x82 a PUBLISH whose Response Topic is ${responseTopic} [MQTT-3.3.2-14]`, async () => {
+      const { client: sub } = await raw({ clientId: 'sub' })
+      await subscribe(sub, 'req/#', 1)
+      const { client: pub } = await raw({ clientId: 'pub' })
+      publish(pub, 'req/1', '{}', 1, { responseTopic })
+      const d = (await pub.next('disconnect')) as IDisconnectPacket
+      assert.equal(d.reasonCode, 0x82)
+      assert.deepEqual(await publishes(sub), [])
+    })
+  }
+
+  it('refuses a CONNECT whose Will Response Topic holds a wildcard with 0x82 (MQTT-5.0 3.1.3.2.5)', async () => {
+    const { connack } = await raw({
+      clientId: 'w',
+      will: {
+        topic: 'alarms/w',
+        payload: Buffer.from('gone'),
+        qos: 0,
+        retain: false,
+        properties: { responseTopic: 'alarms/+' },
+      },
+    })
+    assert.equal(connack.reasonCode, 0x82)
+  })
+
   it('forwards User Properties in the order they were sent, repeats included [MQTT-3.3.2-17] [MQTT-3.3.2-18]', async () => {
     const { client: sub } = await raw({ clientId: 'sub' })
     await subscribe(sub, 'up/#', 1)

@@ -68,6 +68,11 @@ function checkPacket(conn: Connection, packet: IConnectPacket): Refused | undefi
     if ((will.qos ?? 0) > 2) return new Refused(ReasonCode.MalformedPacket, 'MQTT-3.1.2-12')
     const problem = checkTopicName(will.topic, conn.broker.limits)
     if (problem) return new Refused(ReasonCode.TopicNameInvalid, `MQTT-3.1.3-11:${problem}`)
+    // MQTT-5.0 3.1.3.2.5: the Will Response Topic is a Topic Name
+    const responseTopic = will.properties?.responseTopic
+    if (responseTopic !== undefined && checkTopicName(responseTopic, conn.broker.limits)) {
+      return new Refused(ReasonCode.ProtocolError, 'MQTT-3.1.3.2.5:response-topic')
+    }
   }
   const props = packet.properties
   if (props?.authenticationMethod !== undefined) {

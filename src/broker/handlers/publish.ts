@@ -114,6 +114,12 @@ function resolveTopic(conn: Connection, packet: IPublishPacket): string | undefi
       topic = known
     }
   }
+  const responseTopic = packet.properties?.responseTopic
+  if (responseTopic !== undefined && checkTopicName(responseTopic, broker.limits) !== undefined) {
+    // [MQTT-3.3.2-13, MQTT-3.3.2-14] the Response Topic is a Topic Name: no wildcards
+    conn.violation(ReasonCode.ProtocolError, 'MQTT-3.3.2-14', 'response topic not a topic name')
+    return undefined
+  }
   const problem = checkTopicName(topic, broker.limits)
   conn.topicProblem = problem
   if (problem === undefined) return topic
