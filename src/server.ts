@@ -13,7 +13,9 @@ import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
 import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
 import { MemoryStore } from './store/memory-store.js'
+import { reencryptRetiredKeys } from './store/reencrypt-job.js'
 import { sqliteStoreFromConfig } from './store/sqlite-from-config.js'
+import { SqliteStore } from './store/sqlite-store.js'
 import type { Store } from './store/store.js'
 import { DenyList } from './transport/deny-list.js'
 import type { RunningListener } from './transport/tcp-listener.js'
@@ -67,10 +69,11 @@ export async function startServer(
   const audit = options.audit ?? (pipeline as AuditPipeline).sink
   // The policy gate: allow-all only in dev without a policy section; refused elsewhere.
   const gate = createPolicyGate(loaded, { audit })
+  const store = buildStore(loaded, log)
   const broker = new Broker({
     nodeId: config.nodeId,
     gate,
-    store: buildStore(loaded, log),
+    store,
     audit,
     logger: log,
     limits: config.limits,
@@ -78,6 +81,13 @@ export async function startServer(
     auditTraffic: true,
   })
   await broker.start()
+  // Key rotation: records under retired keys are re-sealed beside traffic.
+  if (store instanceof SqliteStore) {
+    reencryptRetiredKeys(store, { log, audit }).catch((err: unknown) => {
+      const name = err instanceof Error ? err.name : 'unknown'
+      log.warn({ event: 'store.reencrypt-stopped', err: name }, 'store reencrypt stopped')
+    })
+  }
   metrics?.onCollect(() => {
     const stats = broker.stats()
     metrics.setQueuedMessages(stats.queuedMessages)
