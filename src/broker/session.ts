@@ -178,7 +178,7 @@ export class Session {
       return
     }
     if (this.#spills()) {
-      // Sealed into the write now: nothing of the message stays in memory.
+      // The store takes its copy now (SQLite seals it at once): the core keeps none.
       engine.store.pushMessage(this.clientId, toEntry(out))
       this.#stored.push(out.seq, size)
       this.#readStore()
