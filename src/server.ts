@@ -20,7 +20,9 @@ import { maskTopic } from './phi/detectors.js'
 import { InventoryWatch } from './pki/inventory-watch.js'
 import { createPolicyGate, PolicyGate } from './policy/policy-gate.js'
 import { MemoryStore } from './store/memory-store.js'
+import { reencryptRetiredKeys } from './store/reencrypt-job.js'
 import { sqliteStoreFromConfig } from './store/sqlite-from-config.js'
+import { SqliteStore } from './store/sqlite-store.js'
 import type { Store } from './store/store.js'
 import { DenyList } from './transport/deny-list.js'
 import { ExpiryWarnings } from './transport/expiry-warnings.js'
@@ -107,6 +109,13 @@ export async function startServer(
     auditTraffic: true,
   })
   await broker.start()
+  // Key rotation: records under retired keys are re-sealed beside traffic.
+  if (store instanceof SqliteStore) {
+    reencryptRetiredKeys(store, { log, audit }).catch((err: unknown) => {
+      const name = err instanceof Error ? err.name : 'unknown'
+      log.warn({ event: 'store.reencrypt-stopped', err: name }, 'store reencrypt stopped')
+    })
+  }
   metrics?.onCollect(() => {
     const stats = broker.stats()
     metrics.setQueuedMessages(stats.queuedMessages)

@@ -97,7 +97,8 @@ export class Broker implements BrokerHandle {
       session.stored = true
       for (const id of inboundQos2) session.inboundQos2.add(id)
       for (const sub of subscriptions) this.#restoreSubscription(session, sub)
-      session.restore(await this.store.loadMessages(record.clientId, 0, Number.MAX_SAFE_INTEGER))
+      // Paged: a durable store keeps the queue; memory gets inflight state.
+      await session.restore()
       this.sessions.set(record.clientId, session)
       // A session connected at the crash counts as disconnected now.
       this.#scheduleExpiry(session, record.disconnectedAt ?? now)
@@ -262,6 +263,8 @@ export class Broker implements BrokerHandle {
       return
     }
     this.#persistSession(session)
+    // A durable store holds the queue while the client is away (issue #5).
+    session.releaseQueue()
     this.#scheduleExpiry(session, this.clock.now())
   }
 
@@ -615,15 +618,31 @@ export class Broker implements BrokerHandle {
     return { subscriptionsRemoved, messagesDropped }
   }
 
-  /** Totals for the metrics endpoint; walks every session, so call it per scrape only. */
-  stats(): { sessions: number; queuedMessages: number; inflightMessages: number } {
-    let queuedMessages = 0
+  /**
+   * Totals for the metrics endpoint; walks every session, so call it per
+   * scrape only. `queuedMessages` counts memory and store; `queuedInMemory`
+   * only what the core holds in memory.
+   */
+  stats(): {
+    sessions: number
+    queuedMessages: number
+    queuedInMemory: number
+    inflightMessages: number
+  } {
+    let queuedInMemory = 0
+    let queuedInStore = 0
     let inflightMessages = 0
     for (const session of this.sessions.values()) {
-      queuedMessages += session.queue.length
+      queuedInMemory += session.queue.length
+      queuedInStore += session.storedQueueLength
       inflightMessages += session.inflight.size
     }
-    return { sessions: this.sessions.size, queuedMessages, inflightMessages }
+    return {
+      sessions: this.sessions.size,
+      queuedMessages: queuedInMemory + queuedInStore,
+      queuedInMemory,
+      inflightMessages,
+    }
   }
 
   /** A topic as it may appear in audit events: PHI hits masked (C21, C26). */

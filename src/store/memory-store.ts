@@ -83,6 +83,14 @@ export class MemoryStore implements Store {
     this.#sessions.get(clientId)?.queue.delete(seq)
   }
 
+  dropMessage(clientId: string, seq: number, onDropped: (message: Message) => void): void {
+    const queue = this.#sessions.get(clientId)?.queue
+    const entry = queue?.get(seq)
+    if (!queue || !entry) return
+    queue.delete(seq)
+    queueMicrotask(() => onDropped(entry.message))
+  }
+
   async loadMessages(clientId: string, afterSeq: number, limit: number): Promise<QueueEntry[]> {
     const queue = this.#sessions.get(clientId)?.queue
     if (!queue) return []

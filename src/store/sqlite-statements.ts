@@ -44,6 +44,7 @@ const SQL = {
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
   updateQueue: 'UPDATE queue SET packet_id = ?, state = ? WHERE client_id = ? AND seq = ?',
   deleteQueue: 'DELETE FROM queue WHERE client_id = ? AND seq = ?',
+  selectQueueRecord: 'SELECT record FROM queue WHERE client_id = ? AND seq = ?',
   deleteClientQueue: 'DELETE FROM queue WHERE client_id = ?',
   selectQueue: `SELECT seq, packet_id, state, expires_at, record FROM queue
        WHERE client_id = ? AND seq > ? ORDER BY seq LIMIT ?`,

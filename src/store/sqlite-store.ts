@@ -233,6 +233,19 @@ export class SqliteStore implements Store {
     this.#write((s) => s.deleteQueue.run(clientId, seq))
   }
 
+  dropMessage(clientId: string, seq: number, onDropped: (message: Message) => void): void {
+    let dropped: Message | undefined
+    this.#write((s) => {
+      const row = s.selectQueueRecord.get(clientId, seq) as { record: Buffer } | undefined
+      if (!row) return
+      s.deleteQueue.run(clientId, seq)
+      dropped = this.#tryOpen(row.record, queueContext(clientId, seq))?.message
+    })
+    this.afterCommit(() => {
+      if (dropped) onDropped(dropped)
+    })
+  }
+
   async loadMessages(clientId: string, afterSeq: number, limit: number): Promise<QueueEntry[]> {
     // Earlier writes are only queued: read once they are in.
     await this.#committed()

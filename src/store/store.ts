@@ -89,6 +89,12 @@ export interface Store {
   pushMessage(clientId: string, entry: QueueEntry): void
   updateMessage(clientId: string, seq: number, packetId: number, state: OutboundState): void
   deleteMessage(clientId: string, seq: number): void
+  /**
+   * Delete an entry and, once that is committed, hand its message to
+   * `onDropped` (for the audit event of a drop); not called when the entry
+   * was already gone.
+   */
+  dropMessage(clientId: string, seq: number, onDropped: (message: Message) => void): void
   /** Entries in `seq` order, after `afterSeq`, at most `limit`. */
   loadMessages(clientId: string, afterSeq: number, limit: number): Promise<QueueEntry[]>
 
