@@ -108,6 +108,11 @@ export interface IssueRequest {
   keyType?: KeyType
   /** OCSP responder URL written into the AIA extension (RFC 5280 4.2.2.1). */
   ocspUrl?: string
+  /**
+   * A chosen serial (hex) instead of a random one; must be new to this CA.
+   * For tests that need two CAs to issue the same serial (C11 matching).
+   */
+  serial?: string
 }
 
 /** What `issueCertificate` returns. The private key is not kept by the CA. */
@@ -303,7 +308,7 @@ export class CertificateAuthority {
     const notBefore = request.notBefore ?? new Date(this.#now() - CLOCK_SKEW_MS)
     const notAfter = new Date(notBefore.getTime() + days * DAY_MS)
     const leafKeys = await generateKeyPair(request.keyType ?? 'ec-p256')
-    const serial = newSerial()
+    const serial = this.#serialFor(request)
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serial,
       subject: [{ O: [request.tenant] }, { OU: [role] }, { CN: [request.id] }],
@@ -471,6 +476,21 @@ export class CertificateAuthority {
    */
   expiring(days: number): CertificateListing[] {
     return this.list().filter((c) => c.status === 'valid' && c.expiresInDays < days)
+  }
+
+  #serialFor(request: IssueRequest): string {
+    if (request.serial === undefined) return newSerial()
+    const serial = request.serial.toLowerCase().replace(/:/g, '')
+    // RFC 5280 4.1.2.2: a positive integer of at most 20 octets; an even
+    // count of digits starting at 8 or above would encode as negative.
+    const negative = serial.length % 2 === 0 && /^[89a-f]/.test(serial)
+    if (!/^[0-9a-f]{1,40}$/.test(serial) || /^0+$/.test(serial) || negative) {
+      throw new CertificateRequestError('serial must be a positive hex number of at most 20 octets')
+    }
+    if (this.#state.certificates.some((c) => c.serial === serial)) {
+      throw new CertificateRequestError('serial already issued by this ca')
+    }
+    return serial
   }
 
   #find(serial: string): CertificateRecord {
