@@ -6,7 +6,8 @@
  * 2. OpenSSL handshake with `requestCert: true, rejectUnauthorized: false`,
  *    so that a refused certificate reaches our code and is audited (C09, C13).
  * 3. `admit`: verify certificate → revocation and deny list → cipher and
- *    protocol → map identity → lifetime; one `tls.handshake` event either way.
+ *    protocol → map identity → environment (C18) → lifetime → OCSP; one
+ *    `tls.handshake` event either way.
  * 4. `track`: remember the session, so a later revocation can close it (C11).
  *
  * The guard also owns the listener's secure context: it rebuilds it when the
@@ -20,8 +21,9 @@ import type { AuditSink } from '../audit/sink.js'
 import type { BrokerHandle, TlsFacts } from '../broker/broker-api.js'
 import { type Clock, systemClock, type TimerHandle } from '../broker/clock.js'
 import { type Logger, silentLogger } from '../broker/logger.js'
-import { CrlSignatureError, PhimqError } from '../errors.js'
+import { ConfigError, CrlSignatureError, PhimqError } from '../errors.js'
 import { readCertificateFields } from '../identity/certificate-fields.js'
+import { checkCertificateEnv } from '../identity/environment.js'
 import { IdentityMapper, type MappedIdentity } from '../identity/mapping.js'
 import { defaultDetector } from '../phi/detectors.js'
 import { ConnectionLimits } from './connection-limits.js'
@@ -67,6 +69,8 @@ export interface TlsGuardDeps {
    * else the default detectors.
    */
   maskText?: TextMasker | undefined
+  /** The broker's environment, which a certificate's env attribute must match (C18). */
+  environment?: string | undefined
 }
 
 export class TlsGuard {
@@ -82,6 +86,8 @@ export class TlsGuard {
   readonly #sessions: LiveSessions
   readonly #mask: TextMasker
   readonly #refusals: RefusalSummaries
+  readonly #environment: string | undefined
+  readonly #requireEnv: boolean
   readonly #staleReported = new Set<string>()
   // CA certificates seen in verified client chains (not in the bundle when
   // it holds only the root): CRLs they issue are checked against them.
@@ -110,6 +116,12 @@ export class TlsGuard {
     this.#denyList = deps.denyList ?? new DenyList()
     this.#mask = deps.maskText ?? ((text) => defaultDetector.maskText(text))
     this.#mapper = new IdentityMapper(options.identityRules)
+    this.#environment = deps.environment
+    // C18: on by default in prod; dev keeps accepting certificates without env.
+    this.#requireEnv = options.requireEnv ?? deps.environment === 'prod'
+    if (this.#requireEnv && deps.environment === undefined) {
+      throw new ConfigError(`listener ${options.name}: requireEnv needs the broker environment`)
+    }
     this.#limits = new ConnectionLimits(options, this.#clock)
     this.#refusals = new RefusalSummaries({
       listener: options.name,
@@ -180,13 +192,18 @@ export class TlsGuard {
       return this.#refuse(socket, { ...facts, reason: refusal ?? 'NO_CLIENT_CERT' })
     }
 
-    const mapped = this.#mapper.map(readCertificateFields(peer.raw))
+    const fields = readCertificateFields(peer.raw)
+    const mapped = this.#mapper.map(fields)
     if (!mapped.ok) return this.#refuse(socket, { ...facts, reason: mapped.reason })
     // An identity travels in every audit event of the connection: one that
     // holds PHI (even from our own CA) is refused, never logged (C21, C26).
     if (this.#holdsPhi(mapped.identity)) {
       return this.#refuse(socket, { ...facts, reason: 'IDENTITY_PHI' })
     }
+
+    // C18: the certificate's environment must be the broker's.
+    const env = checkCertificateEnv(fields.envs, this.#environment, this.#requireEnv)
+    if (env !== undefined) return this.#refuse(socket, { ...facts, reason: env })
 
     const warnings: string[] = []
     // Only under `crlStale: allow` does a refused CRL file get this far.
