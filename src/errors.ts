@@ -94,6 +94,14 @@ export class TlsMaterialError extends PhimqError {
   override readonly code = 'PHIMQ_TLS_MATERIAL'
 }
 
+/**
+ * A CRL's signature does not verify against its issuer among the listener's
+ * trusted CAs (C11); the CRL is refused and the previous list stays.
+ */
+export class CrlSignatureError extends PhimqError {
+  override readonly code = 'PHIMQ_CRL_SIGNATURE_INVALID'
+}
+
 /** The audit trail could not write; the broker should refuse new work (C27). */
 export class AuditWriteError extends PhimqError {
   override readonly code = 'PHIMQ_AUDIT_WRITE_FAILED'

@@ -150,6 +150,7 @@ export async function startServer(
       listeners.push(
         await startListener(listener, baseDir, broker, {
           audit,
+          environment: config.environment,
           logger: log,
           denyList,
           expiryWarnings,

@@ -116,17 +116,22 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
   if (!prod) {
     await writeSecret(join(dir, DEV_PASSPHRASE_FILE), `${passphrase}\n`)
     const ca = await initCa(join(dir, 'ca'), passphrase, { organization: 'phimq dev' })
-    await writeServer(dir, ca)
+    await writeServer(dir, ca, 'dev')
     await writeFile(join(dir, 'tls', 'clients-ca.crt'), ca.rootPem)
     const clients = join(dir, 'clients')
     await mkdir(clients, { recursive: true, mode: 0o700 })
     await writeClient(
       clients,
-      await ca.issueCertificate({ kind: 'device', tenant: DEMO_TENANT, id: DEMO_DEVICE_ID }),
+      await ca.issueCertificate({
+        kind: 'device',
+        tenant: DEMO_TENANT,
+        id: DEMO_DEVICE_ID,
+        env: 'dev',
+      }),
     )
     await writeClient(
       clients,
-      await ca.issueCertificate({ kind: 'app', tenant: DEMO_TENANT, id: DEMO_APP_ID }),
+      await ca.issueCertificate({ kind: 'app', tenant: DEMO_TENANT, id: DEMO_APP_ID, env: 'dev' }),
     )
     await writeSecret(join(dir, 'keys', 'master.key'), `${generateMasterKey()}\n`)
     notes.push(
@@ -143,7 +148,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
         await initCa(join(dir, 'ca', name), passphrase, { organization: `phimq ${name}` }),
       )
     }
-    await writeServer(dir, cas.get('server') as CertificateAuthority)
+    await writeServer(dir, cas.get('server') as CertificateAuthority, 'prod')
     await writeFile(
       join(dir, 'tls', 'devices-ca.crt'),
       (cas.get('devices') as CertificateAuthority).rootPem,
@@ -159,7 +164,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     notes.push(
       `four CAs in ${join(dir, 'ca')} (devices, apps, admins, server), keys encrypted with $${PASSPHRASE_ENV}`,
       `give clients ${join(dir, 'tls', 'server-ca.crt')} to trust the broker`,
-      `issue devices with: phimq pki issue --dir ${join(dir, 'ca', 'devices')} --kind device --tenant T --id ID --out certs/`,
+      `issue devices with: phimq pki issue --dir ${join(dir, 'ca', 'devices')} --kind device --tenant T --id ID --env prod --out certs/ (listeners refuse certificates without env prod, C18)`,
       `the store needs a master key in $${MASTER_KEY_ENV}: make one with phimq store init-master-key --out FILE, kept off this disk`,
       `CRLs live 7 days: run phimq pki crl --dir ${join(dir, 'ca', 'devices')} (and apps) weekly`,
     )
@@ -193,8 +198,12 @@ function ports(o: InitOptions): { mqttsPort: number; wssPort: number; metricsPor
   }
 }
 
-async function writeServer(dir: string, ca: CertificateAuthority): Promise<void> {
-  const issued = await ca.issueCertificate({ kind: 'server', tenant: 'phimq', id: 'broker' })
+async function writeServer(
+  dir: string,
+  ca: CertificateAuthority,
+  env: 'dev' | 'prod',
+): Promise<void> {
+  const issued = await ca.issueCertificate({ kind: 'server', tenant: 'phimq', id: 'broker', env })
   await writeFile(join(dir, 'tls', 'server.crt'), issued.chainPem)
   await writeSecret(join(dir, 'tls', 'server.key'), issued.keyPem)
 }

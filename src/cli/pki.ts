@@ -2,7 +2,7 @@
  * `phimq pki`: the certificate authority from the command line.
  *
  *   phimq pki init   [--dir D] [--key-type ec-p256|ec-p384] [--org NAME]
- *   phimq pki issue  --kind device|app|server|admin --tenant T --id ID [--days N] --out DIR
+ *   phimq pki issue  --kind device|app|server|admin --tenant T --id ID [--days N] [--env E] --out DIR
  *   phimq pki renew  SERIAL --out DIR
  *   phimq pki revoke SERIAL [--reason R]      (writes a fresh CRL unless --no-crl)
  *   phimq pki crl    [--days N]
@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs'
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Command, InvalidArgumentError, Option } from 'commander'
+import { ENVIRONMENTS } from '../config/schema.js'
 import { CaPassphraseError } from '../errors.js'
 import {
   type CertificateAuthority,
@@ -70,6 +71,12 @@ export function registerPkiCommands(program: Command): Command {
     .option('--dns <name...>', 'extra SAN DNS names')
     .option('--ip <addr...>', 'extra SAN IP addresses')
     .option('--ocsp-url <url>', 'OCSP responder URL to write into the certificate (AIA)')
+    .addOption(
+      new Option(
+        '--env <env>',
+        'environment written as SAN URI urn:phimq:env:<env>; a listener refuses another (C18)',
+      ).choices(ENVIRONMENTS),
+    )
     .requiredOption('--out <dir>', 'where to write <id>.crt, <id>.key and ca.crt')
     .action(async (opts: IssueOptions) => {
       const ca = await openSigningCa(opts)
@@ -82,6 +89,7 @@ export function registerPkiCommands(program: Command): Command {
         ...(opts.dns !== undefined ? { dnsNames: opts.dns } : {}),
         ...(opts.ip !== undefined ? { ipAddresses: opts.ip } : {}),
         ...(opts.ocspUrl !== undefined ? { ocspUrl: opts.ocspUrl } : {}),
+        ...(opts.env !== undefined ? { env: opts.env } : {}),
       })
       await writeIssued(opts.out, issued)
     })
@@ -184,6 +192,7 @@ interface IssueOptions extends CommonOptions {
   dns?: string[]
   ip?: string[]
   ocspUrl?: string
+  env?: string
   out: string
 }
 

@@ -93,7 +93,17 @@ const tlsListenerBase = {
   name: z.string().min(1).max(64),
   host: z.string().min(1).default('127.0.0.1'),
   tls: tlsFilesSchema,
-  identity: z.strictObject({ rules: z.array(identityRuleSchema).min(1).optional() }).prefault({}),
+  identity: z
+    .strictObject({
+      rules: z.array(identityRuleSchema).min(1).optional(),
+      /**
+       * Refuse client certificates without a `urn:phimq:env:<env>` SAN URI
+       * (C18). Default: on in `prod`, off elsewhere. A certificate naming
+       * another environment than the broker's is refused either way.
+       */
+      requireEnv: z.boolean().optional(),
+    })
+    .prefault({}),
   /** How the MQTT Client Identifier must relate to the certificate's id (C10). */
   clientIdBinding: z.enum(['equal', 'prefix', 'free']).default('equal'),
   revocation: revocationSchema.prefault({}),

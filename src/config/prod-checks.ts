@@ -76,6 +76,9 @@ export function weakenedControls(config: Config): WeakenedControl[] {
     if (l.clientIdBinding !== 'equal') {
       found.push({ setting: `${at}.clientIdBinding`, value: l.clientIdBinding, control: 'C10' })
     }
+    if (l.identity.requireEnv === false) {
+      found.push({ setting: `${at}.identity.requireEnv`, value: 'false', control: 'C18' })
+    }
     if (l.revocation.crlStale === 'allow') {
       found.push({ setting: `${at}.revocation.crlStale`, value: 'allow', control: 'C11' })
     }

@@ -15,6 +15,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as x509 from '@peculiar/x509'
 import { CaPassphraseError, CaStateError, CertificateRequestError } from '../errors.js'
+import { envUri, isEnvName } from '../identity/environment.js'
 import {
   algorithmFor,
   CA_PASSPHRASE_MIN_LENGTH,
@@ -62,6 +63,8 @@ export interface CertificateRecord {
   readonly notBefore: string
   readonly notAfter: string
   readonly fingerprint256: string
+  /** The environment written as `urn:phimq:env:<env>` (C18); absent on older certificates. */
+  readonly env?: string | undefined
   revokedAt?: string | undefined
   revocationReason?: string | undefined
 }
@@ -108,6 +111,13 @@ export interface IssueRequest {
   keyType?: KeyType
   /** OCSP responder URL written into the AIA extension (RFC 5280 4.2.2.1). */
   ocspUrl?: string
+  /** Environment (`dev`, `test`, `prod` …) written as SAN URI `urn:phimq:env:<env>` (C18). */
+  env?: string
+  /**
+   * A chosen serial (hex) instead of a random one; must be new to this CA.
+   * For tests that need two CAs to issue the same serial (C11 matching).
+   */
+  serial?: string
 }
 
 /** What `issueCertificate` returns. The private key is not kept by the CA. */
@@ -290,6 +300,9 @@ export class CertificateAuthority {
     const profile = profileFor(request.kind)
     const role = request.role ?? request.kind
     const uri = identityUri(request.tenant, role, request.id)
+    if (request.env !== undefined && !isEnvName(request.env)) {
+      throw new CertificateRequestError('env must be lower-case letters, digits and hyphens')
+    }
     const days = request.days ?? profile.defaultDays
     if (!Number.isFinite(days) || days <= 0) {
       throw new CertificateRequestError('days must be a positive number')
@@ -303,7 +316,7 @@ export class CertificateAuthority {
     const notBefore = request.notBefore ?? new Date(this.#now() - CLOCK_SKEW_MS)
     const notAfter = new Date(notBefore.getTime() + days * DAY_MS)
     const leafKeys = await generateKeyPair(request.keyType ?? 'ec-p256')
-    const serial = newSerial()
+    const serial = this.#serialFor(request)
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serial,
       subject: [{ O: [request.tenant] }, { OU: [role] }, { CN: [request.id] }],
@@ -326,6 +339,7 @@ export class CertificateAuthority {
       notBefore: notBefore.toISOString(),
       notAfter: notAfter.toISOString(),
       fingerprint256: fingerprint256(cert.rawData),
+      ...(request.env !== undefined ? { env: request.env } : {}),
     }
     this.#state.certificates.push(record)
     await writeState(this.dir, this.#state)
@@ -340,7 +354,7 @@ export class CertificateAuthority {
     }
   }
 
-  /** Issue a successor with the same kind, tenant, role and id. The old one stays valid. */
+  /** Issue a successor with the same kind, tenant, role, id and env. The old one stays valid. */
   async renew(
     serial: string,
     options: Pick<IssueRequest, 'days' | 'dnsNames' | 'ipAddresses'> = {},
@@ -351,6 +365,7 @@ export class CertificateAuthority {
       tenant: old.tenant,
       role: old.role,
       id: old.id,
+      ...(old.env !== undefined ? { env: old.env } : {}),
       ...options,
     })
   }
@@ -473,6 +488,21 @@ export class CertificateAuthority {
     return this.list().filter((c) => c.status === 'valid' && c.expiresInDays < days)
   }
 
+  #serialFor(request: IssueRequest): string {
+    if (request.serial === undefined) return newSerial()
+    const serial = request.serial.toLowerCase().replace(/:/g, '')
+    // RFC 5280 4.1.2.2: a positive integer of at most 20 octets; an even
+    // count of digits starting at 8 or above would encode as negative.
+    const negative = serial.length % 2 === 0 && /^[89a-f]/.test(serial)
+    if (!/^[0-9a-f]{1,40}$/.test(serial) || /^0+$/.test(serial) || negative) {
+      throw new CertificateRequestError('serial must be a positive hex number of at most 20 octets')
+    }
+    if (this.#state.certificates.some((c) => c.serial === serial)) {
+      throw new CertificateRequestError('serial already issued by this ca')
+    }
+    return serial
+  }
+
   #find(serial: string): CertificateRecord {
     const wanted = serial.toLowerCase().replace(/:/g, '')
     const record = this.#state.certificates.find((c) => c.serial === wanted)
@@ -492,6 +522,7 @@ export class CertificateAuthority {
   ): Promise<x509.Extension[]> {
     const profile = profileFor(request.kind)
     const names: x509.JsonGeneralName[] = [{ type: 'url', value: uri }]
+    if (request.env !== undefined) names.push({ type: 'url', value: envUri(request.env) })
     const dns = new Set(request.dnsNames ?? [])
     const ips = new Set(request.ipAddresses ?? [])
     if (profile.serverAuth) {

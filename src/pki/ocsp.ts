@@ -1,8 +1,10 @@
 /**
- * OCSP (RFC 6960) with pkijs: answering a request as the issuing CA, and
- * building a request and checking an answer as the broker. Only what phimq
- * needs: the issuer signs its own responses (no delegated responder),
- * SHA-1 or SHA-256 CertIDs, the nonce echoed when the client sent one.
+ * OCSP (RFC 6960) with pkijs: answering a request as the issuing CA (or a
+ * responder it delegated to), and building a request and checking an answer
+ * as the broker. Only what phimq needs: SHA-1 or SHA-256 CertIDs, the nonce
+ * echoed when the client sent one, and the two signers RFC 6960 4.2.2.2
+ * allows us to trust: the CA itself, or a responder certificate it issued
+ * with the id-kp-OCSPSigning EKU.
  */
 import { createHash, webcrypto } from 'node:crypto'
 import * as asn1js from 'asn1js'
@@ -18,6 +20,9 @@ pkijs.setEngine(
 )
 
 const OID_NONCE = '1.3.6.1.5.5.7.48.1.2'
+const OID_EXT_KEY_USAGE = '2.5.29.37'
+/** id-kp-OCSPSigning (RFC 6960 4.2.2.2). */
+export const OID_KP_OCSP_SIGNING = '1.3.6.1.5.5.7.3.9'
 const HASH_BY_OID = new Map([
   ['1.3.14.3.2.26', { node: 'sha1', pkijs: 'SHA-1' }],
   ['2.16.840.1.101.3.4.2.1', { node: 'sha256', pkijs: 'SHA-256' }],
@@ -38,7 +43,10 @@ export interface OcspAnswer {
 
 export interface ResponderParams {
   readonly issuerDer: Uint8Array
+  /** The CA's key, or the delegated responder's when `responderDer` is set. */
   readonly signingKey: CryptoKey
+  /** A delegated responder certificate (issued by the CA, with id-kp-OCSPSigning). */
+  readonly responderDer?: Uint8Array | undefined
   /** Status of a serial (lower-case hex) issued by this issuer. */
   readonly lookup: (serialHex: string) => OcspCertStatus
   readonly now: Date
@@ -57,8 +65,11 @@ export async function answerOcspRequest(
     return statusOnly(1) // malformedRequest
   }
   const issuer = pkijs.Certificate.fromBER(toArrayBuffer(params.issuerDer))
+  const signer = params.responderDer
+    ? pkijs.Certificate.fromBER(toArrayBuffer(params.responderDer))
+    : issuer
   const basic = new pkijs.BasicOCSPResponse()
-  basic.tbsResponseData.responderID = issuer.subject
+  basic.tbsResponseData.responderID = signer.subject
   basic.tbsResponseData.producedAt = params.now
   const nextUpdate = new Date(params.now.getTime() + params.validitySeconds * 1000)
 
@@ -76,7 +87,7 @@ export async function answerOcspRequest(
 
   const nonce = request.tbsRequest.requestExtensions?.find((e) => e.extnID === OID_NONCE)
   if (nonce) basic.tbsResponseData.responseExtensions = [nonce]
-  basic.certs = [issuer]
+  basic.certs = [signer]
   await basic.sign(params.signingKey as unknown as Parameters<typeof basic.sign>[0], 'SHA-256')
 
   const response = new pkijs.OCSPResponse({
@@ -110,9 +121,10 @@ export async function buildOcspRequest(
 }
 
 /**
- * Verify a DER OCSPResponse (signed by the issuer) and read the status of
- * `leaf`. Throws when the response is unsuccessful, badly signed, not about
- * this certificate, or not fresh at `now`.
+ * Verify a DER OCSPResponse and read the status of `leaf`. The signer must
+ * be the issuer itself or a responder it delegated to (`authorizedSigner`).
+ * Throws when the response is unsuccessful, signed by anyone else, badly
+ * signed, not about this certificate, or not fresh at `now`.
  */
 export async function readOcspResponse(
   responseDer: Uint8Array,
@@ -129,11 +141,8 @@ export async function readOcspResponse(
   )
   const issuer = pkijs.Certificate.fromBER(toArrayBuffer(issuerDer))
   const leaf = pkijs.Certificate.fromBER(toArrayBuffer(leafDer))
-  // Only the issuer itself may sign (no delegated responders): it is the one
-  // trusted responder, so the signer must be byte-equal to it.
-  if (!basic.certs || basic.certs.length === 0) basic.certs = [issuer]
-  if (!(await basic.verify({ trustedResponders: [issuer], issuerCerts: [issuer] }))) {
-    throw new Error('ocsp response signature does not verify')
+  if (!(await isSignedByAuthorizedResponder(basic, issuer, now))) {
+    throw new Error('ocsp response is not signed by the issuer or its delegated responder')
   }
   for (const single of basic.tbsResponseData.responses) {
     const hash = HASH_BY_OID.get(single.certID.hashAlgorithm.algorithmId)
@@ -154,6 +163,69 @@ export async function readOcspResponse(
     }
   }
   throw new Error('ocsp response is not about this certificate')
+}
+
+/**
+ * RFC 6960 4.2.2.2: the response is signed by the CA that issued the
+ * certificate, or by a responder certificate that CA issued directly with
+ * id-kp-OCSPSigning in its EKU, valid at `now`. Any other signer (a
+ * responder of another CA, one without the EKU, an expired one, the CA's
+ * parent) is refused. The responder's own revocation is not asked about
+ * (as with id-pkix-ocsp-nocheck): keep its lifetime short.
+ */
+async function isSignedByAuthorizedResponder(
+  basic: pkijs.BasicOCSPResponse,
+  issuer: pkijs.Certificate,
+  now: Date,
+): Promise<boolean> {
+  const candidates = [issuer, ...(basic.certs ?? [])]
+  for (const cert of candidates) {
+    if (!matchesResponderId(cert, basic.tbsResponseData.responderID)) continue
+    if (!(await isAuthorizedSigner(cert, issuer, now))) continue
+    const engine = pkijs.getCrypto(true)
+    const signed = await engine
+      .verifyWithPublicKey(
+        basic.tbsResponseData.tbsView,
+        basic.signature,
+        cert.subjectPublicKeyInfo,
+        basic.signatureAlgorithm,
+      )
+      .catch(() => false)
+    if (signed) return true
+  }
+  return false
+}
+
+async function isAuthorizedSigner(
+  cert: pkijs.Certificate,
+  issuer: pkijs.Certificate,
+  now: Date,
+): Promise<boolean> {
+  if (isSameCertificate(cert, issuer)) return true
+  // Delegated: issued directly by the CA, OCSPSigning EKU, valid now.
+  if (!cert.issuer.isEqual(issuer.subject)) return false
+  const purposes = cert.extensions?.find((e) => e.extnID === OID_EXT_KEY_USAGE)?.parsedValue
+  if (!(purposes instanceof pkijs.ExtKeyUsage)) return false
+  if (!purposes.keyPurposes.includes(OID_KP_OCSP_SIGNING)) return false
+  const t = now.getTime()
+  if (cert.notBefore.value.getTime() > t || cert.notAfter.value.getTime() < t) return false
+  return cert.verify(issuer).catch(() => false)
+}
+
+/** ResponderID (RFC 6960 4.2.1): byName, or byKey = SHA-1 of the public key bits. */
+function matchesResponderId(cert: pkijs.Certificate, id: unknown): boolean {
+  if (id instanceof pkijs.RelativeDistinguishedNames) return cert.subject.isEqual(id)
+  if (id instanceof asn1js.OctetString) {
+    const keyBits = cert.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView
+    const hash = createHash('sha1').update(keyBits).digest()
+    return hash.equals(Buffer.from(id.valueBlock.valueHexView))
+  }
+  return false
+}
+
+function isSameCertificate(a: pkijs.Certificate, b: pkijs.Certificate): boolean {
+  const der = (c: pkijs.Certificate) => Buffer.from(c.toSchema().toBER(false))
+  return der(a).equals(der(b))
 }
 
 function isOurIssuer(certId: pkijs.CertID, issuer: pkijs.Certificate): boolean {

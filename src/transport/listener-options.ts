@@ -32,6 +32,11 @@ export interface TlsListenerOptions {
   handshakeTimeoutMs?: number | undefined
   reloadPollMs?: number | undefined
   identityRules?: readonly IdentityRule[] | undefined
+  /**
+   * Refuse certificates that name no environment (C18). Default: on when
+   * the broker's environment (`TlsListenerDeps.environment`) is `prod`.
+   */
+  requireEnv?: boolean | undefined
   clientIdBinding?: 'equal' | 'prefix' | 'free' | undefined
   crlRefreshSeconds?: number | undefined
   crlStale?: 'refuse' | 'allow' | undefined
@@ -64,6 +69,11 @@ export interface TlsListenerDeps {
   expiryWarnings?: ExpiryWarnings | undefined
   /** Masks PHI detector hits in peer text for `tls.handshake` (see `peer-text.ts`). */
   maskText?: ((text: string) => string) | undefined
+  /**
+   * The broker's `environment`: a client certificate's `urn:phimq:env:`
+   * attribute must match it (C18). Unset: no environment check.
+   */
+  environment?: string | undefined
 }
 
 /** A listener that is accepting connections. */
@@ -79,10 +89,10 @@ export interface RunningTlsListener {
 
 /** Options with every default filled in. */
 export type ResolvedTlsOptions = {
-  [K in Exclude<keyof TlsListenerOptions, 'denyListFile' | 'ocsp'>]-?: NonNullable<
+  [K in Exclude<keyof TlsListenerOptions, 'denyListFile' | 'ocsp' | 'requireEnv'>]-?: NonNullable<
     TlsListenerOptions[K]
   >
-} & { denyListFile: string | undefined; ocsp: OcspOptions }
+} & { denyListFile: string | undefined; ocsp: OcspOptions; requireEnv: boolean | undefined }
 
 /** Fill defaults (those of `src/config/listeners-tls.ts`). */
 export function resolveTlsOptions(o: TlsListenerOptions): ResolvedTlsOptions {
@@ -99,6 +109,8 @@ export function resolveTlsOptions(o: TlsListenerOptions): ResolvedTlsOptions {
     handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
     reloadPollMs: o.reloadPollMs ?? 2000,
     identityRules: o.identityRules ?? DEFAULT_IDENTITY_RULES,
+    // Resolved against the broker's environment by the guard.
+    requireEnv: o.requireEnv,
     clientIdBinding: o.clientIdBinding ?? 'equal',
     crlRefreshSeconds: o.crlRefreshSeconds ?? 3600,
     crlStale: o.crlStale ?? 'refuse',
@@ -133,6 +145,7 @@ export function tlsListenerOptionsFromConfig(
     handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
     reloadPollMs: config.tls.reloadPollMs,
     identityRules: config.identity.rules,
+    requireEnv: config.identity.requireEnv,
     clientIdBinding: config.clientIdBinding,
     crlRefreshSeconds: config.revocation.crlRefreshSeconds,
     crlStale: config.revocation.crlStale,

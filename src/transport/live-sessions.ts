@@ -10,6 +10,7 @@ import type { BrokerHandle } from '../broker/broker-api.js'
 import type { Clock } from '../broker/clock.js'
 import type { MappedIdentity } from '../identity/mapping.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
+import type { CrlSubject } from './crl-set.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 
 /** After DISCONNECT 0x98, the socket is destroyed if still open (C11: closed within 1 s). */
@@ -25,6 +26,8 @@ export interface LiveSession {
   readonly remoteAddress: string
   readonly leafDer: Uint8Array
   readonly issuerDer: Uint8Array | undefined
+  /** Serial and issuer, for CRL checks by issuer and serial (C11). */
+  readonly crl: CrlSubject
   readonly notAfterMs: number
 }
 
@@ -65,6 +68,7 @@ export class LiveSessions {
     identity: MappedIdentity,
     peer: X509Certificate,
     issuerDer: Uint8Array | undefined,
+    crl: CrlSubject,
   ): LiveSession {
     const entry: LiveSession = {
       socket,
@@ -74,6 +78,7 @@ export class LiveSessions {
       remoteAddress: socket.remoteAddress ?? 'unknown',
       leafDer: peer.raw,
       issuerDer,
+      crl,
       notAfterMs: Date.parse(peer.validTo),
     }
     let set = this.#tracked.get(entry.fingerprint256)

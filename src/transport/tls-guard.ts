@@ -6,7 +6,8 @@
  * 2. OpenSSL handshake with `requestCert: true, rejectUnauthorized: false`,
  *    so that a refused certificate reaches our code and is audited (C09, C13).
  * 3. `admit`: verify certificate → revocation and deny list → cipher and
- *    protocol → map identity → lifetime; one `tls.handshake` event either way.
+ *    protocol → map identity → environment (C18) → lifetime → OCSP; one
+ *    `tls.handshake` event either way.
  * 4. `track`: remember the session, so a later revocation can close it (C11).
  *
  * The guard also owns the listener's secure context: it rebuilds it when the
@@ -20,11 +21,19 @@ import type { AuditSink } from '../audit/sink.js'
 import type { BrokerHandle, TlsFacts } from '../broker/broker-api.js'
 import { type Clock, systemClock, type TimerHandle } from '../broker/clock.js'
 import { type Logger, silentLogger } from '../broker/logger.js'
+import { ConfigError, CrlSignatureError, PhimqError } from '../errors.js'
 import { readCertificateFields } from '../identity/certificate-fields.js'
+import { checkCertificateEnv } from '../identity/environment.js'
 import { IdentityMapper, type MappedIdentity } from '../identity/mapping.js'
 import { defaultDetector } from '../phi/detectors.js'
 import { ConnectionLimits } from './connection-limits.js'
-import type { CrlSet } from './crl-set.js'
+import {
+  type CrlIssuer,
+  CrlSet,
+  type CrlSubject,
+  crlIssuersFromPem,
+  crlSubjectOf,
+} from './crl-set.js'
 import { DenyList } from './deny-list.js'
 import type { ExpiryWarnings } from './expiry-warnings.js'
 import type { ResolvedTlsOptions } from './listener-options.js'
@@ -38,6 +47,8 @@ import { allowedCiphersFor, buildSecureContextOptions } from './tls-options.js'
 const DAY_MS = 86_400_000
 const EXPIRY_CHECK_MS = 3_600_000
 const ALLOWED_PROTOCOLS: ReadonlySet<string> = new Set(['TLSv1.2', 'TLSv1.3'])
+/** Issuer certificates remembered from verified client chains, to check CRL signatures. */
+const LEARNED_ISSUERS_MAX = 256
 
 /** What an admitted connection hands on to the broker. */
 export interface Admission {
@@ -58,6 +69,8 @@ export interface TlsGuardDeps {
    * else the default detectors.
    */
   maskText?: TextMasker | undefined
+  /** The broker's environment, which a certificate's env attribute must match (C18). */
+  environment?: string | undefined
 }
 
 export class TlsGuard {
@@ -73,7 +86,14 @@ export class TlsGuard {
   readonly #sessions: LiveSessions
   readonly #mask: TextMasker
   readonly #refusals: RefusalSummaries
+  readonly #environment: string | undefined
+  readonly #requireEnv: boolean
   readonly #staleReported = new Set<string>()
+  // CA certificates seen in verified client chains (not in the bundle when
+  // it holds only the root): CRLs they issue are checked against them.
+  readonly #learnedIssuers = new Map<string, CrlIssuer>()
+  // Set when the CRL files were refused at start-up: no valid CRL is in force.
+  #crlInvalid = false
   #server: Server | undefined
   #material: ServerMaterial
   #crls: CrlSet
@@ -96,6 +116,12 @@ export class TlsGuard {
     this.#denyList = deps.denyList ?? new DenyList()
     this.#mask = deps.maskText ?? ((text) => defaultDetector.maskText(text))
     this.#mapper = new IdentityMapper(options.identityRules)
+    this.#environment = deps.environment
+    // C18: on by default in prod; dev keeps accepting certificates without env.
+    this.#requireEnv = options.requireEnv ?? deps.environment === 'prod'
+    if (this.#requireEnv && deps.environment === undefined) {
+      throw new ConfigError(`listener ${options.name}: requireEnv needs the broker environment`)
+    }
     this.#limits = new ConnectionLimits(options, this.#clock)
     this.#refusals = new RefusalSummaries({
       listener: options.name,
@@ -113,7 +139,7 @@ export class TlsGuard {
       expiryWarnings: deps.expiryWarnings,
     })
     this.#material = readServerMaterial({ ...options, crl: options.crl })
-    this.#crls = readCrls(options.crl)
+    this.#crls = this.#readCrlsAtStart()
     if (options.denyListFile !== undefined) this.#denyList.loadFile(options.denyListFile)
   }
 
@@ -160,12 +186,14 @@ export class TlsGuard {
     const issuerDer = issuerOf(socket)
     const facts = this.#collectFacts(socket)
     const peer = socket.getPeerX509Certificate()
-    const refusal = this.#checkPeer(socket, facts, peer)
-    if (refusal !== undefined || !peer) {
+    const crl = peer && socket.authorized ? this.#crlSubject(peer, issuerDer) : undefined
+    const refusal = this.#checkPeer(socket, facts, peer, crl)
+    if (refusal !== undefined || !peer || !crl) {
       return this.#refuse(socket, { ...facts, reason: refusal ?? 'NO_CLIENT_CERT' })
     }
 
-    const mapped = this.#mapper.map(readCertificateFields(peer.raw))
+    const fields = readCertificateFields(peer.raw)
+    const mapped = this.#mapper.map(fields)
     if (!mapped.ok) return this.#refuse(socket, { ...facts, reason: mapped.reason })
     // An identity travels in every audit event of the connection: one that
     // holds PHI (even from our own CA) is refused, never logged (C21, C26).
@@ -173,7 +201,13 @@ export class TlsGuard {
       return this.#refuse(socket, { ...facts, reason: 'IDENTITY_PHI' })
     }
 
+    // C18: the certificate's environment must be the broker's.
+    const env = checkCertificateEnv(fields.envs, this.#environment, this.#requireEnv)
+    if (env !== undefined) return this.#refuse(socket, { ...facts, reason: env })
+
     const warnings: string[] = []
+    // Only under `crlStale: allow` does a refused CRL file get this far.
+    if (this.#crlInvalid) warnings.push('CRL_SIGNATURE_INVALID')
     const lifetime = this.#checkLifetime(peer, mapped.identity)
     if (lifetime === 'deny') {
       return this.#refuse(socket, { ...facts, reason: 'LIFETIME_ABOVE_MAX' })
@@ -192,7 +226,7 @@ export class TlsGuard {
       identity: mapped.identity,
       ...(warnings.length > 0 ? { warnings } : {}),
     })
-    this.#sessions.track(socket, mapped.identity, peer, issuerDer)
+    this.#sessions.track(socket, mapped.identity, peer, issuerDer, crl)
     return {
       identity: mapped.identity,
       tls: {
@@ -280,15 +314,18 @@ export class TlsGuard {
     socket: TLSSocket,
     facts: HandshakeFacts,
     peer: X509Certificate | undefined,
+    crl: CrlSubject | undefined,
   ): string | undefined {
     if (!peer) return 'NO_CLIENT_CERT'
-    if (!socket.authorized) return String(socket.authorizationError ?? 'UNAUTHORIZED')
+    if (!socket.authorized || !crl) return String(socket.authorizationError ?? 'UNAUTHORIZED')
+    if (this.#crlInvalid && this.#o.crlStale === 'refuse') return 'CRL_SIGNATURE_INVALID'
     // OpenSSL refuses a stale CRL by its own time; the broker's clock decides too.
     if (this.#o.crlStale === 'refuse' && this.#crls.stale(this.#clock.now()).length > 0) {
       return 'CRL_HAS_EXPIRED'
     }
-    // Also catches what OpenSSL did not check (stale CRLs left out under `allow`).
-    if (this.#crls.isRevoked(peer.serialNumber)) return 'CERT_REVOKED'
+    // Also catches what OpenSSL did not check (stale CRLs left out under
+    // `allow`). Matched by issuer and serial: serials are unique per CA only.
+    if (this.#crls.isRevoked(crl)) return 'CERT_REVOKED'
     if (this.#denyList.has(peer.fingerprint256)) return 'DENY_LISTED'
     if (!ALLOWED_PROTOCOLS.has(facts.protocol ?? '')) return 'PROTOCOL_NOT_ALLOWED'
     if (!this.#allowedCiphers.has(facts.cipher ?? '')) return 'CIPHER_NOT_ALLOWED'
@@ -344,7 +381,7 @@ export class TlsGuard {
   /** Close every live session whose certificate is now revoked or deny-listed (C11). */
   #enforceRevocation(cause: 'crl' | 'deny-list'): void {
     for (const entry of this.#sessions.all()) {
-      const revoked = this.#denyList.has(entry.fingerprint256) || this.#crls.isRevoked(entry.serial)
+      const revoked = this.#denyList.has(entry.fingerprint256) || this.#crls.isRevoked(entry.crl)
       if (revoked) this.#sessions.closeRevoked(entry, cause)
     }
   }
@@ -408,13 +445,15 @@ export class TlsGuard {
   #reloadContext(what: 'server-cert' | 'crl'): void {
     try {
       const material = readServerMaterial(this.#o)
-      const crls = readCrls(this.#o.crl)
+      const crls = readCrls(this.#o.crl, this.#crlIssuers(material))
       const options = buildSecureContextOptions(this.#pem(material, crls), this.#o)
       this.#server?.setSecureContext(options)
       this.#material = material
       this.#crls = crls
+      this.#crlInvalid = false
     } catch (err) {
-      this.#rejectMaterial(what, err)
+      // A forged or damaged CRL changes nothing: the previous list stays.
+      this.#rejectMaterial(err instanceof CrlSignatureError ? 'crl' : what, err)
       return
     }
     this.#audit.emit({
@@ -429,9 +468,53 @@ export class TlsGuard {
   }
 
   #rejectMaterial(what: string, err: unknown): void {
-    const reason = err instanceof Error ? err.message : 'unknown error'
+    const reason =
+      err instanceof PhimqError
+        ? `${err.code}: ${err.message}`
+        : err instanceof Error
+          ? err.message
+          : 'unknown error'
     this.#audit.emit({ type: 'tls.material.rejected', listener: this.#o.name, what, reason })
     this.#log.error({ event: 'tls.reload.failed', what, reason }, 'tls material rejected')
+  }
+
+  /**
+   * The CRL files at start-up. A CRL with a bad signature is refused; then
+   * no valid CRL is in force, and `crlStale` decides: `refuse` every client
+   * (`CRL_SIGNATURE_INVALID`) or `allow` them with that warning.
+   */
+  #readCrlsAtStart(): CrlSet {
+    try {
+      return readCrls(this.#o.crl, this.#crlIssuers(this.#material))
+    } catch (err) {
+      if (!(err instanceof CrlSignatureError)) throw err
+      this.#crlInvalid = true
+      this.#rejectMaterial('crl', err)
+      return CrlSet.EMPTY
+    }
+  }
+
+  /** Who may have signed a CRL: the bundle's CAs, learned issuers, live sessions' issuers. */
+  #crlIssuers(material: ServerMaterial): CrlIssuer[] {
+    const issuers = [...crlIssuersFromPem(material.ca), ...this.#learnedIssuers.values()]
+    for (const entry of this.#sessions.all()) {
+      if (entry.crl.issuer) issuers.push(entry.crl.issuer)
+    }
+    return issuers
+  }
+
+  /** The CRL view of a verified peer; its issuer is remembered for CRL signature checks. */
+  #crlSubject(peer: X509Certificate, issuerDer: Uint8Array | undefined): CrlSubject {
+    const subject = crlSubjectOf(peer, issuerDer)
+    const issuer = subject.issuer
+    if (issuer && !this.#learnedIssuers.has(issuer.fingerprint256)) {
+      if (this.#learnedIssuers.size >= LEARNED_ISSUERS_MAX) {
+        const oldest = this.#learnedIssuers.keys().next().value
+        if (oldest !== undefined) this.#learnedIssuers.delete(oldest)
+      }
+      this.#learnedIssuers.set(issuer.fingerprint256, issuer)
+    }
+    return subject
   }
 
   #scheduleCrlRefresh(): void {

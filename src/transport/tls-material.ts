@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs'
 import { TlsMaterialError } from '../errors.js'
-import { CrlSet } from './crl-set.js'
+import { type CrlIssuer, CrlSet } from './crl-set.js'
 
 export interface TlsFilePaths {
   readonly cert: string
@@ -38,10 +38,16 @@ export function readServerMaterial(paths: TlsFilePaths): ServerMaterial {
   return { cert, key, ca, fingerprint256 }
 }
 
-/** Read and parse every CRL file. Throws `TlsMaterialError`. */
-export function readCrls(paths: readonly string[]): CrlSet {
+/**
+ * Read and parse every CRL file; a CRL of a known issuer must verify
+ * against it. Throws `TlsMaterialError` or `CrlSignatureError`.
+ */
+export function readCrls(paths: readonly string[], issuers: readonly CrlIssuer[] = []): CrlSet {
   if (paths.length === 0) return CrlSet.EMPTY
-  return CrlSet.parse(paths.map((path) => ({ path, text: readText(path, 'crl') })))
+  return CrlSet.parse(
+    paths.map((path) => ({ path, text: readText(path, 'crl') })),
+    issuers,
+  )
 }
 
 function readText(path: string, what: string): string {

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -236,6 +237,9 @@ describe('phimq init and start-up errors', () => {
     }
     assert.equal(existsSync(join(dir, 'clients')), false, 'no demo identities')
     assert.equal(existsSync(join(dir, 'ca-passphrase.dev')), false, 'no passphrase on disk')
+    // C18: what init --prod issues names its environment.
+    const server = new X509Certificate(readFileSync(join(dir, 'tls', 'server.crt')))
+    assert.match(server.subjectAltName ?? '', /URI:urn:phimq:env:prod/)
   })
 
   it('init --prod without a passphrase says to set PHIMQ_CA_PASSPHRASE', async () => {
@@ -249,6 +253,9 @@ describe('phimq init and start-up errors', () => {
   it('init refuses an initialised directory and names what to do', async () => {
     const dir = join(tmp.dir, 'twice')
     await initDataDir({ dir })
+    // C18: the dev PKI's demo identities name their environment.
+    const device = new X509Certificate(readFileSync(join(dir, 'clients', 'demo-device.crt')))
+    assert.match(device.subjectAltName ?? '', /URI:urn:phimq:env:dev/)
     await assert.rejects(initDataDir({ dir }), (err: unknown) => {
       assert.ok(err instanceof InitError)
       assert.match(err.message, /already initialised.*phimq start/)

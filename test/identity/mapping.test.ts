@@ -22,6 +22,7 @@ function fields(
       ['O', over.o ?? []],
       ['OU', over.ou ?? []],
     ]),
+    envs: [],
   }
 }
 

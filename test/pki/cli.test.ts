@@ -158,4 +158,28 @@ describe('phimq pki (C12)', () => {
       message: /wrong passphrase \(read from --passphrase-file\)/,
     })
   })
+  it('issue --env writes the C18 environment as SAN URI urn:phimq:env:<env>', async () => {
+    const envDir = join(tmp.dir, 'env-ca')
+    const envOut = join(tmp.dir, 'env-out')
+    await run(['pki', 'init', '--dir', envDir, '--passphrase-file', passFile])
+    const issue = (id: string, extra: string[]) =>
+      run([
+        'pki',
+        'issue',
+        ...['--dir', envDir, '--passphrase-file', passFile, '--kind', 'device'],
+        ...['--tenant', 'acme', '--id', id, '--out', envOut, ...extra],
+      ])
+    await issue('env-1', ['--env', 'prod'])
+    const san = spawnSync(
+      'openssl',
+      ['x509', '-in', join(envOut, 'env-1.crt'), '-noout', '-ext', 'subjectAltName'],
+      { encoding: 'utf8' },
+    ).stdout
+    assert.match(san, /URI:urn:phimq:acme:device:env-1/)
+    assert.match(san, /URI:urn:phimq:env:prod/)
+    await assert.rejects(
+      issue('env-2', ['--env', 'staging']),
+      /Allowed choices are dev, test, prod/,
+    )
+  })
 })

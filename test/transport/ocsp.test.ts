@@ -11,15 +11,18 @@ import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { type ConnectionOptions, connect } from 'node:tls'
 import { MemoryAuditSink } from '../../src/audit/sink.js'
+import { initCa } from '../../src/pki/ca.js'
 import { type RunningCaHttp, startCaHttp } from '../../src/pki/ca-http.js'
 import { readOcspResponse } from '../../src/pki/ocsp.js'
 import type { TlsListenerOptions } from '../../src/transport/listener-options.js'
 import { createMqttsListener } from '../../src/transport/mqtts-listener.js'
+import { makeResponderCert, startDelegatedResponder } from '../helpers/ocsp-responder.js'
 import {
   closed,
   makePki,
   type Pki,
   RecordingBroker,
+  TEST_PASSPHRASE,
   tlsClient,
   waitFor,
 } from '../helpers/tls-fixture.js'
@@ -172,5 +175,39 @@ describe('OCSP on the mqtts listener (C11)', () => {
     )
     assert.equal(answer.status, 'good')
     socket.destroy()
+  })
+  it('accepts answers from a delegated responder (OCSPSigning EKU): good admits, revoked refuses', async () => {
+    const delegated = await startDelegatedResponder(pki.ca, await makeResponderCert(pki.ca))
+    cleanups.push(() => delegated.close())
+    const { audit, listener } = await setup({ ocsp: { responderUrl: delegated.url } })
+    const good = await device('oc-7', null)
+    const a = await handshake(listener.port, good)
+    assert.equal((await waitFor(() => audit.ofType('tls.handshake')[0])).result, 'accepted')
+    a.socket.destroy()
+
+    const bad = await device('oc-8', null)
+    await pki.ca.revoke(bad.record.serial)
+    const b = await handshake(listener.port, bad)
+    await closed(b.socket)
+    assert.equal((await waitFor(() => audit.ofType('tls.handshake')[1])).reason, 'OCSP_REVOKED')
+  })
+
+  it('refuses answers from a responder without the EKU, or from another CA (OCSP_UNAVAILABLE)', async () => {
+    const other = await initCa(join(tmp.dir, 'other-ca'), TEST_PASSPHRASE)
+    const signers = [
+      await makeResponderCert(pki.ca, { eku: false }),
+      await makeResponderCert(other),
+    ]
+    for (const [i, signer] of signers.entries()) {
+      const responder = await startDelegatedResponder(pki.ca, signer)
+      cleanups.push(() => responder.close())
+      const { audit, listener } = await setup({ ocsp: { responderUrl: responder.url } })
+      const issued = await device(`oc-9${i}`, null)
+      const c = await handshake(listener.port, issued)
+      await closed(c.socket)
+      const e = await waitFor(() => audit.ofType('tls.handshake')[0])
+      assert.equal(e.result, 'refused')
+      assert.equal(e.reason, 'OCSP_UNAVAILABLE')
+    }
   })
 })
