@@ -149,12 +149,21 @@ export type AuditEvent =
       retentionDays: number
     })
   /**
-   * Someone read the trail with `phimq audit verify` or `search` (C27):
-   * who (OS user), when, and what they asked for, topics masked.
+   * Someone read, or tried to read, the trail with `phimq audit verify`
+   * or `search` (C27): who (OS user and auditor), when, what they asked
+   * for (topics masked), and whether the auditor check let them.
    */
   | (Base<'audit.read'> & {
       /** `unknown` when a pending read file could not be parsed. */
       command: 'verify' | 'search' | 'unknown'
+      /** `denied`: nothing was read. */
+      result: 'granted' | 'denied'
+      /** The `--auditor` name given, if any (checked or not: see `reason`). */
+      auditor?: string | undefined
+      /** Why a read was denied. */
+      reason?: AuditReadDenial | undefined
+      /** `--no-auditor` in a `dev` environment: read without the auditor check. */
+      devBypass?: boolean | undefined
       user: string
       uid?: number | undefined
       pid: number
@@ -326,3 +335,21 @@ export type StampedAuditEvent = AuditEvent & {
   readonly seq: number
   readonly node: string
 }
+
+/** Why `phimq audit` refused a read (C27). */
+export type AuditReadDenial =
+  /** No `--auditor` given, and no dev bypass. */
+  | 'no-auditor'
+  /** No config owns the trail, so no auditor could be checked. */
+  | 'no-owner'
+  /** `--no-auditor` outside `environment: dev`. */
+  | 'bypass-refused'
+  /** No password or no one-time code was given. */
+  | 'no-credentials'
+  | 'unknown-auditor'
+  | 'bad-password'
+  | 'bad-otp'
+  /** A code whose TOTP step was already used (RFC 6238 §5.2). */
+  | 'otp-reused'
+  /** The auditor's record is readable or writable by group or others. */
+  | 'record-unsafe'
