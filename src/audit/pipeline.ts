@@ -22,6 +22,7 @@ import { AlertWebhook } from '../monitor/webhook.js'
 import { ingestPendingReads, PENDING_READS_POLL_MS } from './access.js'
 import { type AuditExporter, FileExporter } from './exporters.js'
 import { isSinkHealthy } from './health.js'
+import { OtlpHttpExporter } from './otlp-http.js'
 import { type AuditSink, JsonLinesAuditSink, MemoryAuditSink } from './sink.js'
 import { SummarizingAuditSink } from './summarize.js'
 import { SyslogTlsExporter } from './syslog-tls.js'
@@ -161,6 +162,20 @@ function makeExporter(
   if (e.type === 'file')
     return new FileExporter({ path: ctx.at(e.path), format: e.format, logger: ctx.logger })
   const read = (p: string | undefined) => (p === undefined ? undefined : readPem(ctx.at(p)))
+  if (e.type === 'otlp') {
+    return new OtlpHttpExporter({
+      endpoint: e.endpoint,
+      ca: read(e.caFile),
+      servername: e.servername,
+      cert: read(e.certFile),
+      key: read(e.keyFile),
+      resource: { serviceName: e.serviceName, instanceId: ctx.config.nodeId },
+      maxBatchRecords: e.maxBatchRecords,
+      flushIntervalMs: e.flushIntervalMs,
+      clock: ctx.clock,
+      logger: ctx.logger,
+    })
+  }
   return new SyslogTlsExporter({
     host: e.host,
     port: e.port,

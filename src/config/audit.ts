@@ -30,9 +30,27 @@ const syslogTlsExporterSchema = z.strictObject({
   hostname: z.string().min(1).max(255).optional(),
 })
 
+const otlpExporterSchema = z.strictObject({
+  type: z.literal('otlp'),
+  /** OTLP/HTTP base URL, e.g. `https://collector:4318`; `/v1/logs` is appended. https only. */
+  endpoint: z.url({ protocol: /^https$/ }),
+  /** CA file (PEM) the collector certificate must chain to; the system store when absent. Verification cannot be turned off. */
+  caFile: z.string().min(1).optional(),
+  /** Name to check in the collector certificate; default the endpoint host. */
+  servername: z.string().min(1).optional(),
+  /** Client certificate and key for mutual TLS, when the collector asks. */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /** `service.name` resource attribute. */
+  serviceName: z.string().min(1).max(255).default('phimq'),
+  maxBatchRecords: z.number().int().min(1).max(10_000).default(512),
+  flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+})
+
 export const auditExporterSchema = z.discriminatedUnion('type', [
   fileExporterSchema,
   syslogTlsExporterSchema,
+  otlpExporterSchema,
 ])
 
 export const auditTrailSchema = z.strictObject({
