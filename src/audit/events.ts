@@ -131,6 +131,13 @@ export type AuditEvent =
     })
   /** The wall clock moved against the monotonic clock by more than the limit. */
   | (Base<'clock.jumped'> & { skewMs: number; limitMs: number })
+  /**
+   * Host clock synchronisation (C25), from `chronyc` or `timedatectl`: at
+   * start, and whenever it becomes synchronised again or unknown.
+   */
+  | (Base<'clock.sync-status'> & ClockSyncFacts)
+  /** The host clock is not synchronised, or its offset is above the limit (C25). */
+  | (Base<'clock.unsynchronised'> & ClockSyncFacts)
   /** The audit trail opened: the clock source and the first segment. */
   | (Base<'audit.started'> & {
       clockSource: string
@@ -353,3 +360,15 @@ export type AuditReadDenial =
   | 'otp-reused'
   /** The auditor's record is readable or writable by group or others. */
   | 'record-unsafe'
+
+/** What a clock synchronisation probe found, judged against the limit. */
+export interface ClockSyncFacts {
+  /** The tool asked: `chronyc`, `timedatectl`, or `none` when neither answered. */
+  source: 'chronyc' | 'timedatectl' | 'none'
+  status: 'synchronised' | 'unsynchronised' | 'unknown'
+  /** Whether the tool said the clock is synchronised. */
+  synchronised?: boolean | undefined
+  /** Offset from the time source, when the tool reports one (chronyc). */
+  offsetMs?: number | undefined
+  limitMs: number
+}

@@ -17,6 +17,7 @@ import type { Config } from '../config/schema.js'
 import { AuditExportError } from '../errors.js'
 import { AlertingAuditSink, type WatchedCertificate } from '../monitor/alerts.js'
 import { ClockJumpDetector } from '../monitor/clock-jump.js'
+import { ClockSyncMonitor, type ClockSyncProbe } from '../monitor/clock-sync.js'
 import { type Metrics, MetricsAuditSink } from '../monitor/metrics.js'
 import { AlertWebhook } from '../monitor/webhook.js'
 import { ingestPendingReads, PENDING_READS_POLL_MS } from './access.js'
@@ -38,6 +39,11 @@ export interface AuditPipelineOptions {
   readonly metrics?: Metrics | undefined
   /** Certificates the cert-expiry alert watches. */
   readonly certificates?: (() => readonly WatchedCertificate[]) | undefined
+  /**
+   * Host clock sync probe (C25; `probeHostClock` in the broker). Without
+   * one (CLI, tests) the host clock is not watched.
+   */
+  readonly clockSyncProbe?: ClockSyncProbe | undefined
 }
 
 export interface AuditPipeline {
@@ -125,6 +131,19 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
 
   const detector = new ClockJumpDetector({ sink, clock, logger, limitMs: audit.clockJumpLimitMs })
   detector.start()
+  // C25: only a process given a probe (the broker) watches the host clock.
+  const clockSync =
+    options.clockSyncProbe && audit.clockSync.enabled
+      ? new ClockSyncMonitor({
+          sink,
+          probe: options.clockSyncProbe,
+          limitMs: audit.clockSync.maxOffsetMs,
+          intervalMs: audit.clockSync.checkMinutes * 60_000,
+          clock,
+          logger,
+        })
+      : undefined
+  clockSync?.start()
   const outer = sink
   // C27: reads left by `phimq audit` while this process owns the trail (src/audit/access.ts).
   let readsTimer: TimerHandle | undefined
@@ -149,6 +168,7 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
       // Reads left just before shutdown are recorded, not carried to the next start.
       if (trail) ingestPendingReads(at(audit.trail.dir), outer)
       detector.stop()
+      clockSync?.stop()
       await outer.close()
       await webhook?.close()
     },

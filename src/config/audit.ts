@@ -93,6 +93,18 @@ export const auditSchema = z.strictObject({
   onWriteFailure: z.enum(['refuse', 'continue']).default('refuse'),
   /** Record a `clock.jumped` event when wall and monotonic clocks differ by more. */
   clockJumpLimitMs: z.number().int().min(1).default(1000),
+  /**
+   * Host clock synchronisation status (C25), read from `chronyc` or
+   * `timedatectl` by the running broker at start and every `checkMinutes`.
+   */
+  clockSync: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Record `clock.unsynchronised` (and alert) when the offset is above this. */
+      maxOffsetMs: z.number().int().min(1).default(1000),
+      checkMinutes: z.number().int().min(1).max(1440).default(10),
+    })
+    .prefault({}),
   /** Where else events go; none until configured. */
   exporters: z.array(auditExporterSchema).default([]),
   /** `cert.expiring` warnings for connected and issued client certificates (C12). */
