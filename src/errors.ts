@@ -131,3 +131,16 @@ export class PseudonymKeyError extends PhimqError {
 export class InitError extends PhimqError {
   override readonly code = 'PHIMQ_INIT'
 }
+
+/** An auditor cannot be added or removed: bad name, short password, name taken. */
+export class AuditorInvalidError extends PhimqError {
+  override readonly code = 'PHIMQ_AUDITOR_INVALID'
+}
+
+/**
+ * A read of the audit trail was refused (C27): no auditor named, wrong
+ * password or one-time code, or `--no-auditor` outside `dev`.
+ */
+export class AuditorDeniedError extends PhimqError {
+  override readonly code = 'PHIMQ_AUDITOR_DENIED'
+}

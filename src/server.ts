@@ -14,6 +14,7 @@ import { reportWeakenedControls } from './config/prod-checks.js'
 import type { Config } from './config/schema.js'
 import { ListenError } from './errors.js'
 import { BrokerCertificates } from './monitor/certificates.js'
+import { probeHostClock } from './monitor/clock-sync.js'
 import { Metrics } from './monitor/metrics.js'
 import { type RunningMetricsServer, startMetricsServer } from './monitor/metrics-server.js'
 import { maskTopic } from './phi/detectors.js'
@@ -82,6 +83,7 @@ export async function startServer(
         logger: log,
         metrics,
         certificates: () => certificates.watched(),
+        clockSyncProbe: probeHostClock,
       })
   const pipelineSink = options.audit ?? (pipeline as AuditPipeline).sink
   // The policy gate: allow-all only in dev without a policy section; refused elsewhere.

@@ -24,7 +24,7 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { maskTopic } from '../phi/detectors.js'
-import type { AuditEvent } from './events.js'
+import type { AuditEvent, AuditReadDenial } from './events.js'
 import type { AuditSink } from './sink.js'
 
 /** Folder inside the trail directory where reads wait to be recorded. */
@@ -38,9 +38,28 @@ const MAX_PER_POLL = 1000
 
 export type AuditReadEvent = Extract<AuditEvent, { type: 'audit.read' }>
 
-/** What a CLI read was asked for. */
+/** Every value `reason` may take; anything else in a pending file is dropped. */
+const DENIALS: ReadonlySet<string> = new Set<AuditReadDenial>([
+  'no-auditor',
+  'no-owner',
+  'bypass-refused',
+  'no-credentials',
+  'unknown-auditor',
+  'bad-password',
+  'bad-otp',
+  'otp-reused',
+  'record-unsafe',
+])
+
+/** What a CLI read was asked for, and whether the auditor check let it. */
 export interface AuditReadRequest {
   readonly command: 'verify' | 'search'
+  readonly result: 'granted' | 'denied'
+  /** The `--auditor` name given. */
+  readonly auditor?: string | undefined
+  readonly reason?: AuditReadDenial | undefined
+  /** `--no-auditor` accepted in a `dev` environment. */
+  readonly devBypass?: boolean | undefined
   /** OS user name of the reader. */
   readonly user: string
   readonly uid?: number | undefined
@@ -67,6 +86,10 @@ export function auditReadEvent(request: AuditReadRequest): AuditReadEvent {
   return {
     type: 'audit.read',
     command: request.command,
+    result: request.result,
+    auditor: capOpt(request.auditor),
+    reason: request.reason,
+    devBypass: request.devBypass,
     user: cap(request.user),
     uid: request.uid,
     pid: request.pid,
@@ -155,6 +178,14 @@ function parsePendingRead(text: string): AuditReadEvent | undefined {
     | undefined
   return auditReadEvent({
     command: r.command,
+    // A pending file without a result comes from before the auditor check: it was read.
+    result: r.result === 'denied' ? 'denied' : 'granted',
+    auditor: str(r.auditor),
+    reason:
+      typeof r.reason === 'string' && DENIALS.has(r.reason)
+        ? (r.reason as AuditReadDenial)
+        : undefined,
+    devBypass: typeof r.devBypass === 'boolean' ? r.devBypass : undefined,
     user: r.user,
     uid: typeof r.uid === 'number' ? r.uid : undefined,
     pid: r.pid,
@@ -171,7 +202,15 @@ function parsePendingRead(text: string): AuditReadEvent | undefined {
 }
 
 function unknownRead(): AuditReadEvent {
-  return { type: 'audit.read', command: 'unknown', user: 'unknown', pid: 0, requestedAt: '' }
+  // Whether it was granted is unknown: assume the worst, a read happened.
+  return {
+    type: 'audit.read',
+    command: 'unknown',
+    result: 'granted',
+    user: 'unknown',
+    pid: 0,
+    requestedAt: '',
+  }
 }
 
 function byTimePrefix(a: string, b: string): number {

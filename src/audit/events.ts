@@ -131,6 +131,13 @@ export type AuditEvent =
     })
   /** The wall clock moved against the monotonic clock by more than the limit. */
   | (Base<'clock.jumped'> & { skewMs: number; limitMs: number })
+  /**
+   * Host clock synchronisation (C25), from `chronyc` or `timedatectl`: at
+   * start, and whenever it becomes synchronised again or unknown.
+   */
+  | (Base<'clock.sync-status'> & ClockSyncFacts)
+  /** The host clock is not synchronised, or its offset is above the limit (C25). */
+  | (Base<'clock.unsynchronised'> & ClockSyncFacts)
   /** The audit trail opened: the clock source and the first segment. */
   | (Base<'audit.started'> & {
       clockSource: string
@@ -149,12 +156,21 @@ export type AuditEvent =
       retentionDays: number
     })
   /**
-   * Someone read the trail with `phimq audit verify` or `search` (C27):
-   * who (OS user), when, and what they asked for, topics masked.
+   * Someone read, or tried to read, the trail with `phimq audit verify`
+   * or `search` (C27): who (OS user and auditor), when, what they asked
+   * for (topics masked), and whether the auditor check let them.
    */
   | (Base<'audit.read'> & {
       /** `unknown` when a pending read file could not be parsed. */
       command: 'verify' | 'search' | 'unknown'
+      /** `denied`: nothing was read. */
+      result: 'granted' | 'denied'
+      /** The `--auditor` name given, if any (checked or not: see `reason`). */
+      auditor?: string | undefined
+      /** Why a read was denied. */
+      reason?: AuditReadDenial | undefined
+      /** `--no-auditor` in a `dev` environment: read without the auditor check. */
+      devBypass?: boolean | undefined
       user: string
       uid?: number | undefined
       pid: number
@@ -325,4 +341,34 @@ export type StampedAuditEvent = AuditEvent & {
   /** Monotonic per node. */
   readonly seq: number
   readonly node: string
+}
+
+/** Why `phimq audit` refused a read (C27). */
+export type AuditReadDenial =
+  /** No `--auditor` given, and no dev bypass. */
+  | 'no-auditor'
+  /** No config owns the trail, so no auditor could be checked. */
+  | 'no-owner'
+  /** `--no-auditor` outside `environment: dev`. */
+  | 'bypass-refused'
+  /** No password or no one-time code was given. */
+  | 'no-credentials'
+  | 'unknown-auditor'
+  | 'bad-password'
+  | 'bad-otp'
+  /** A code whose TOTP step was already used (RFC 6238 §5.2). */
+  | 'otp-reused'
+  /** The auditor's record is readable or writable by group or others. */
+  | 'record-unsafe'
+
+/** What a clock synchronisation probe found, judged against the limit. */
+export interface ClockSyncFacts {
+  /** The tool asked: `chronyc`, `timedatectl`, or `none` when neither answered. */
+  source: 'chronyc' | 'timedatectl' | 'none'
+  status: 'synchronised' | 'unsynchronised' | 'unknown'
+  /** Whether the tool said the clock is synchronised. */
+  synchronised?: boolean | undefined
+  /** Offset from the time source, when the tool reports one (chronyc). */
+  offsetMs?: number | undefined
+  limitMs: number
 }

@@ -17,11 +17,13 @@ import type { Config } from '../config/schema.js'
 import { AuditExportError } from '../errors.js'
 import { AlertingAuditSink, type WatchedCertificate } from '../monitor/alerts.js'
 import { ClockJumpDetector } from '../monitor/clock-jump.js'
+import { ClockSyncMonitor, type ClockSyncProbe } from '../monitor/clock-sync.js'
 import { type Metrics, MetricsAuditSink } from '../monitor/metrics.js'
 import { AlertWebhook } from '../monitor/webhook.js'
 import { ingestPendingReads, PENDING_READS_POLL_MS } from './access.js'
 import { type AuditExporter, FileExporter } from './exporters.js'
 import { isSinkHealthy } from './health.js'
+import { OtlpHttpExporter } from './otlp-http.js'
 import { type AuditSink, JsonLinesAuditSink, MemoryAuditSink } from './sink.js'
 import { SummarizingAuditSink } from './summarize.js'
 import { SyslogTlsExporter } from './syslog-tls.js'
@@ -37,6 +39,11 @@ export interface AuditPipelineOptions {
   readonly metrics?: Metrics | undefined
   /** Certificates the cert-expiry alert watches. */
   readonly certificates?: (() => readonly WatchedCertificate[]) | undefined
+  /**
+   * Host clock sync probe (C25; `probeHostClock` in the broker). Without
+   * one (CLI, tests) the host clock is not watched.
+   */
+  readonly clockSyncProbe?: ClockSyncProbe | undefined
 }
 
 export interface AuditPipeline {
@@ -124,6 +131,19 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
 
   const detector = new ClockJumpDetector({ sink, clock, logger, limitMs: audit.clockJumpLimitMs })
   detector.start()
+  // C25: only a process given a probe (the broker) watches the host clock.
+  const clockSync =
+    options.clockSyncProbe && audit.clockSync.enabled
+      ? new ClockSyncMonitor({
+          sink,
+          probe: options.clockSyncProbe,
+          limitMs: audit.clockSync.maxOffsetMs,
+          intervalMs: audit.clockSync.checkMinutes * 60_000,
+          clock,
+          logger,
+        })
+      : undefined
+  clockSync?.start()
   const outer = sink
   // C27: reads left by `phimq audit` while this process owns the trail (src/audit/access.ts).
   let readsTimer: TimerHandle | undefined
@@ -148,6 +168,7 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
       // Reads left just before shutdown are recorded, not carried to the next start.
       if (trail) ingestPendingReads(at(audit.trail.dir), outer)
       detector.stop()
+      clockSync?.stop()
       await outer.close()
       await webhook?.close()
     },
@@ -161,6 +182,20 @@ function makeExporter(
   if (e.type === 'file')
     return new FileExporter({ path: ctx.at(e.path), format: e.format, logger: ctx.logger })
   const read = (p: string | undefined) => (p === undefined ? undefined : readPem(ctx.at(p)))
+  if (e.type === 'otlp') {
+    return new OtlpHttpExporter({
+      endpoint: e.endpoint,
+      ca: read(e.caFile),
+      servername: e.servername,
+      cert: read(e.certFile),
+      key: read(e.keyFile),
+      resource: { serviceName: e.serviceName, instanceId: ctx.config.nodeId },
+      maxBatchRecords: e.maxBatchRecords,
+      flushIntervalMs: e.flushIntervalMs,
+      clock: ctx.clock,
+      logger: ctx.logger,
+    })
+  }
   return new SyslogTlsExporter({
     host: e.host,
     port: e.port,

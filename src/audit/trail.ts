@@ -19,7 +19,15 @@
  * period (6 years by default) are deleted, oldest first, and each deletion
  * is itself an `audit.segment-deleted` record.
  */
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import type { Clock, TimerHandle } from '../broker/clock.js'
 import { systemClock } from '../broker/clock.js'
@@ -154,7 +162,7 @@ export class TrailAuditSink implements AuditSink {
     })
 
     // Start-up reads are synchronous: they run once, before any traffic.
-    mkdirSync(this.#dir, { recursive: true, mode: 0o700 })
+    restrictTrailDir(this.#dir)
     this.#key = loadOrCreateSigningKey(options.keyPath)
     this.#publishPublicKey()
 
@@ -278,7 +286,7 @@ export class TrailAuditSink implements AuditSink {
     } catch {
       // Missing: written below.
     }
-    writeFileSync(path, publicKeyPem(this.#key), { mode: 0o644 })
+    writeFileSync(path, publicKeyPem(this.#key), { mode: 0o600 })
   }
 
   #append(line: string): void {
@@ -429,4 +437,24 @@ function seqOf(line: string): number {
   const record = parse(line)
   const seq = record?.type === CHECKPOINT_TYPE ? record.lastSeq : record?.seq
   return typeof seq === 'number' ? seq : 0
+}
+
+/**
+ * Make the trail directory 0700 and everything in it 0600 (folders 0700),
+ * tightening what an older version, a copy or a restore left wider: only
+ * the broker's user may read the trail (C27).
+ */
+export function restrictTrailDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  if (process.platform === 'win32') return
+  tighten(dir, 0o700)
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) tighten(path, 0o700)
+    else if (entry.isFile()) tighten(path, 0o600)
+  }
+}
+
+function tighten(path: string, mode: number): void {
+  if ((statSync(path).mode & 0o777 & ~mode) !== 0) chmodSync(path, mode)
 }

@@ -410,7 +410,7 @@ function printSummary({ c, refusals, ids, dataDir, dir, startedAt }: SummaryInpu
   const report = verifyTrail({ dir: trail })
   console.log(
     `audit trail ${report.ok ? 'ok' : 'BROKEN'}: ${report.records} records, ${report.checkpoints} checkpoints` +
-      ` (see them: npx phimq audit search --dir ${join(dir, 'audit')} --type publish.denied,subscribe.denied,alert.raised)`,
+      ` (see them: npx phimq audit search --no-auditor --dir ${join(dir, 'audit')} --type publish.denied,subscribe.denied,alert.raised)`,
   )
   const flowed =
     c.gatewayReceived === c.devicePublished &&

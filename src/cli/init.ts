@@ -289,7 +289,8 @@ store:
 ${o.prod ? `  masterKeyEnv: ${MASTER_KEY_ENV}` : '  masterKeyFile: keys/master.key # dev only: keep the key off the data disk'}
 
 # Hash-chained, signed audit trail in ./audit (docs/audit.md).
-# Check it: phimq audit verify --dir ${o.prod ? '<dataDir>' : '.phimq'}/audit
+# Check it: ${o.prod ? 'phimq audit verify --dir <dataDir>/audit --auditor NAME' : 'phimq audit verify --dir .phimq/audit --no-auditor'}
+# ${o.prod ? 'Readers need an auditor with a one-time code: phimq auditor add NAME' : '(--no-auditor: dev only; elsewhere an auditor with a one-time code reads it)'}
 audit:
   sink: trail
 

@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander'
 import { registerAuditCommands } from './audit.js'
+import { registerAuditorCommands } from './auditor.js'
 import { registerDemoCommands } from './demo.js'
 import { registerInitCommands } from './init.js'
 import { registerPkiCommands } from './pki.js'
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerInitCommands(program)
   registerStartCommand(program)
   registerAuditCommands(program)
+  registerAuditorCommands(program)
   registerDemoCommands(program)
   registerPkiCommands(program)
   registerPolicyCommands(program)

@@ -30,9 +30,27 @@ const syslogTlsExporterSchema = z.strictObject({
   hostname: z.string().min(1).max(255).optional(),
 })
 
+const otlpExporterSchema = z.strictObject({
+  type: z.literal('otlp'),
+  /** OTLP/HTTP base URL, e.g. `https://collector:4318`; `/v1/logs` is appended. https only. */
+  endpoint: z.url({ protocol: /^https$/ }),
+  /** CA file (PEM) the collector certificate must chain to; the system store when absent. Verification cannot be turned off. */
+  caFile: z.string().min(1).optional(),
+  /** Name to check in the collector certificate; default the endpoint host. */
+  servername: z.string().min(1).optional(),
+  /** Client certificate and key for mutual TLS, when the collector asks. */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /** `service.name` resource attribute. */
+  serviceName: z.string().min(1).max(255).default('phimq'),
+  maxBatchRecords: z.number().int().min(1).max(10_000).default(512),
+  flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+})
+
 export const auditExporterSchema = z.discriminatedUnion('type', [
   fileExporterSchema,
   syslogTlsExporterSchema,
+  otlpExporterSchema,
 ])
 
 export const auditTrailSchema = z.strictObject({
@@ -75,6 +93,18 @@ export const auditSchema = z.strictObject({
   onWriteFailure: z.enum(['refuse', 'continue']).default('refuse'),
   /** Record a `clock.jumped` event when wall and monotonic clocks differ by more. */
   clockJumpLimitMs: z.number().int().min(1).default(1000),
+  /**
+   * Host clock synchronisation status (C25), read from `chronyc` or
+   * `timedatectl` by the running broker at start and every `checkMinutes`.
+   */
+  clockSync: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Record `clock.unsynchronised` (and alert) when the offset is above this. */
+      maxOffsetMs: z.number().int().min(1).default(1000),
+      checkMinutes: z.number().int().min(1).max(1440).default(10),
+    })
+    .prefault({}),
   /** Where else events go; none until configured. */
   exporters: z.array(auditExporterSchema).default([]),
   /** `cert.expiring` warnings for connected and issued client certificates (C12). */

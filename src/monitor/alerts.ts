@@ -21,6 +21,7 @@
  * - `cert-expiry`: a certificate from `certificates()` expires within 30 days
  *   (checked every hour).
  * - `clock-jump`: a `clock.jumped` event: at once.
+ * - `clock-unsynchronised`: a `clock.unsynchronised` event (C25): at once.
  * A rule fires at most once per subject per `cooldownSeconds`.
  */
 import type { AuditEvent } from '../audit/events.js'
@@ -198,6 +199,10 @@ export class AlertingAuditSink implements AuditSink {
       }
       case 'clock.jumped':
         this.#raise('clock-jump', 'node', 'clock', event.skewMs, event.limitMs, 0)
+        return
+      case 'clock.unsynchronised':
+        // Observed: the offset when known; -1 when the tool only says "not synchronised".
+        this.#raise('clock-unsynchronised', 'node', 'clock', event.offsetMs ?? -1, event.limitMs, 0)
         return
       default:
         return

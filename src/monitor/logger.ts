@@ -34,6 +34,7 @@ export const LOG_MESSAGES = [
   'audit segment deleted',
   'alert raised',
   'clock jumped',
+  'clock unsynchronised',
   'export failed',
   'export recovered',
   'metrics started',

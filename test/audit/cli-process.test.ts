@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { TrailAuditSink } from '../../src/audit/trail.js'
@@ -12,6 +13,11 @@ let cleanup: () => void
 
 /** A trail far larger than a pipe buffer (64 KiB), so the CLI is still writing when the reader leaves. */
 async function writeLargeTrail(records: number): Promise<string> {
+  // A `dev` config owns the trail, so `--no-auditor` may read it.
+  writeFileSync(
+    join(dir, 'phimq.yaml'),
+    'environment: dev\ndataDir: .\nnodeId: n1\nlisteners:\n  - { name: dev, type: tcp, host: 127.0.0.1, port: 0 }\nmetrics: { enabled: false }\naudit: { trail: { keyFile: key.pem } }\n',
+  )
   const trailDir = join(dir, 'audit')
   const sink = new TrailAuditSink({
     dir: trailDir,
@@ -34,9 +40,13 @@ describe('phimq audit as a process', () => {
 
   it('`audit search | head`: a reader that closes early ends the CLI quietly with code 0', async () => {
     const trailDir = await writeLargeTrail(20_000)
-    const child = spawn(process.execPath, [PHIMQ_BIN, 'audit', 'search', '--dir', trailDir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      [PHIMQ_BIN, 'audit', 'search', '--no-auditor', '--dir', trailDir],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString()

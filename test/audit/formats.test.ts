@@ -10,6 +10,7 @@ import {
   frameOctetCounted,
 } from '../../src/audit/formats.js'
 import { formatOcsf } from '../../src/audit/ocsf.js'
+import { formatOtlpLogRecord, otlpLogsRequest, toOtlpLogRecord } from '../../src/audit/otlp.js'
 import { actor } from './helpers.js'
 
 const time = '2026-06-01T12:00:00.123Z'
@@ -61,6 +62,7 @@ const FORMATS: Array<[string, (e: StampedAuditEvent) => string]> = [
   ['events.cef', (e) => formatCef(e, { version: '0.1.0' })],
   ['events.syslog', (e) => formatSyslog(e, { hostname: 'broker-1.example', procId: '4242' })],
   ['events.ocsf.jsonl', (e) => formatOcsf(e, { version: '0.1.0' })],
+  ['events.otlp.jsonl', formatOtlpLogRecord],
 ]
 
 describe('export formats (C28)', () => {
@@ -94,9 +96,31 @@ describe('export formats (C28)', () => {
     })
   })
 
-  it('OTLP logs carry the same event id (C28)', {
-    skip: 'the OTLP logs exporter is not written yet; JSON lines, CEF, syslog and OCSF are (#6)',
-  }, () => {})
+  it('OTLP log records: time in ns, severity by event, structured body, the same event id (C28)', () => {
+    const [connected, publishDenied, , alert] = EVENTS.map(toOtlpLogRecord)
+    assert.equal(connected?.timeUnixNano, '1780315200123000000')
+    assert.deepEqual(
+      [connected, publishDenied, alert].map((r) => [r?.severityNumber, r?.severityText]),
+      [
+        [9, 'INFO'],
+        [13, 'WARN'],
+        [17, 'ERROR'],
+      ],
+    )
+    const body = publishDenied?.body as { kvlistValue: { values: { key: string }[] } }
+    assert.ok(body.kvlistValue.values.some((kv) => kv.key === 'topic'))
+    EVENTS.forEach((e) => {
+      const attrs = toOtlpLogRecord(e).attributes
+      assert.deepEqual(attrs.find((a) => a.key === 'event.id')?.value, { stringValue: eventId(e) })
+      assert.deepEqual(attrs.find((a) => a.key === 'event.name')?.value, { stringValue: e.type })
+    })
+    const request = otlpLogsRequest([connected as never], { version: '0.1.0' }) as {
+      resourceLogs: { scopeLogs: { scope: unknown; logRecords: unknown[] }[] }[]
+    }
+    const scopeLogs = request.resourceLogs[0]?.scopeLogs[0]
+    assert.deepEqual(scopeLogs?.scope, { name: 'phimq.audit', version: '0.1.0' })
+    assert.equal(scopeLogs?.logRecords.length, 1)
+  })
 
   it('every format carries the same event id', () => {
     for (const e of EVENTS) {
@@ -105,6 +129,10 @@ describe('export formats (C28)', () => {
       assert.match(formatCef(e), new RegExp(` externalId=${id} `))
       assert.match(formatSyslog(e), new RegExp(`\\[phimq@32473 id="${id}"`))
       assert.equal((JSON.parse(formatOcsf(e)) as { metadata: { uid: string } }).metadata.uid, id)
+      const otlp = JSON.parse(formatOtlpLogRecord(e)) as {
+        attributes: { key: string; value: { stringValue?: string } }[]
+      }
+      assert.equal(otlp.attributes.find((a) => a.key === 'event.id')?.value.stringValue, id)
     }
   })
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { type OpenSegmentFile, openSegmentFile } from '../../src/audit/segment-writer.js'
@@ -72,6 +72,28 @@ describe('audit trail (C27)', () => {
     assert.equal(keyMode, 0o600)
     const seg = listSegments(join(dir, 'audit'))[0] as string
     assert.equal(statSync(join(dir, 'audit', seg)).mode & 0o777, 0o600)
+  })
+
+  it('only the broker user may read the trail: directory 0700, every file 0600, wider modes tightened at start (C27)', async () => {
+    await trail().close()
+    const trailDir = join(dir, 'audit')
+    const mode = (p: string): number => statSync(p).mode & 0o777
+    const files = readdirSync(trailDir)
+    assert.equal(mode(trailDir), 0o700)
+    assert.ok(files.some((f) => f.endsWith('.pub.pem')))
+    for (const f of files) assert.equal(mode(join(trailDir, f)), 0o600, f)
+
+    // A restore or an older version left the directory and files open to others.
+    chmodSync(trailDir, 0o755)
+    for (const f of files) chmodSync(join(trailDir, f), 0o644)
+    mkdirSync(join(trailDir, 'pending-reads'), { mode: 0o755 })
+    chmodSync(join(trailDir, 'pending-reads'), 0o755)
+    await trail().close()
+    assert.equal(mode(trailDir), 0o700)
+    assert.equal(mode(join(trailDir, 'pending-reads')), 0o700)
+    for (const f of readdirSync(trailDir).filter((n) => n !== 'pending-reads')) {
+      assert.equal(mode(join(trailDir, f)), 0o600, f)
+    }
   })
 
   it('refuses a signing key readable by others', async () => {

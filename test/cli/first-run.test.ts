@@ -145,6 +145,26 @@ describe('first run: phimq start in an empty directory', {
     assert.ok(report.ok, JSON.stringify(report.problems))
   })
 
+  it("the README tour's audit commands read the dev trail with --no-auditor, and nothing without it (C27)", async () => {
+    assert.ok(caRoot !== '', 'the first test ran')
+    const search = await runPhimq(
+      ['audit', 'search', '--no-auditor', '--dir', '.phimq/audit'],
+      tmp.dir,
+    )
+    assert.equal(search.code, 0, search.stderr)
+    assert.match(search.stdout, /client\.connected demo-device/)
+    const verify = await runPhimq(
+      ['audit', 'verify', '--no-auditor', '--dir', '.phimq/audit'],
+      tmp.dir,
+    )
+    assert.equal(verify.code, 0, verify.stderr)
+    assert.match(verify.stdout, /^audit trail ok/)
+    const bare = await runPhimq(['audit', 'search', '--dir', '.phimq/audit'], tmp.dir)
+    assert.equal(bare.code, 2)
+    assert.equal(bare.stdout, '')
+    assert.match(bare.stderr, /--no-auditor in this dev environment.*\[PHIMQ_AUDITOR_DENIED\]/)
+  })
+
   it('phimq demo: FHIR Observations flow device > gateway > $share clinical app and de-identified analytics; every forbidden try is refused, audited and alerted', async () => {
     const started = await startPhimq(FREE_PORTS, tmp.dir)
     try {

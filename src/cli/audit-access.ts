@@ -1,0 +1,231 @@
+/**
+ * Who may read the audit trail through `phimq audit`, and the record of
+ * every try (C27). The steps, in order, for `verify` and `search`:
+ *
+ * 1. find the config that owns the trail (`--config`, else `phimq.yaml`
+ *    beside the trail directory): it names the data directory, which
+ *    holds the auditors, and the environment;
+ * 2. check the reader: `--auditor NAME` with its password and a current
+ *    one-time code (src/audit/auditors.ts), or `--no-auditor`, accepted
+ *    only when the owning config says `environment: dev`;
+ * 3. write the read, granted or denied, as a pending file in
+ *    `<trail>/pending-reads/`; if that fails, nothing is read (fail closed);
+ * 4. if a broker holds the data directory's `phimq.pid`, it records the
+ *    pending read within a second (one writer per trail); otherwise the
+ *    command takes `phimq.pid`, opens the audit pipeline (which records
+ *    every pending read), closes it and lets go.
+ *
+ * Without an owning config, or with a signing key this user cannot read,
+ * the read stays pending until the broker's next start; stderr says so.
+ */
+import { existsSync, readFileSync, realpathSync } from 'node:fs'
+import { userInfo } from 'node:os'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { type AuditReadRequest, auditReadEvent, queueAuditRead } from '../audit/access.js'
+import { authenticateAuditor } from '../audit/auditors.js'
+import type { AuditReadDenial } from '../audit/events.js'
+import { createAuditPipeline } from '../audit/pipeline.js'
+import { type LoadedConfig, loadConfigFile } from '../config/load.js'
+import { AuditorDeniedError } from '../errors.js'
+import { lockDataDir } from './start.js'
+
+/** Environment variable holding the auditor's password. */
+export const AUDITOR_PASSWORD_ENV = 'PHIMQ_AUDITOR_PASSWORD'
+/** Environment variable holding the current one-time code. */
+export const AUDITOR_OTP_ENV = 'PHIMQ_AUDITOR_OTP'
+
+/** Where the access check talks and what it reads; tests pass their own. */
+export interface AccessIo {
+  err(line: string): void
+  exit(code: number): void
+  /** Defaults to `process.env`. */
+  env?: Readonly<Record<string, string | undefined>> | undefined
+  /** Ask for a secret without echo; `undefined` when nobody can answer. */
+  prompt?(question: string): Promise<string | undefined>
+  /** Epoch ms, for the one-time code; defaults to now. */
+  now?(): number
+}
+
+/** The reader options every `phimq audit` read takes. */
+export interface ReaderOptions {
+  dir: string
+  config?: string
+  /** A name, or `false` for `--no-auditor`. */
+  auditor?: string | false
+  passwordFile?: string
+  otp?: string
+}
+
+type Access =
+  | { result: 'granted'; auditor?: string; devBypass?: true }
+  | { result: 'denied'; reason: AuditReadDenial; auditor?: string | undefined; message: string }
+
+/**
+ * Steps 1–4 of the header. True when the reader may read (the read is
+ * recorded or queued); false, with exit code 2 and the reason on stderr,
+ * when the read is refused or cannot be recorded.
+ */
+export async function admitRead(
+  opts: ReaderOptions,
+  what: Pick<AuditReadRequest, 'command' | 'filters' | 'trustedKey'>,
+  io: AccessIo,
+): Promise<boolean> {
+  const owner = findOwner(opts)
+  const access = await checkReader(opts, owner, io)
+  const event = auditReadEvent({
+    ...what,
+    ...(access.result === 'granted'
+      ? access
+      : { result: 'denied', reason: access.reason, auditor: access.auditor }),
+    ...currentUser(),
+    pid: process.pid,
+    requestedAt: new Date().toISOString(),
+  })
+  try {
+    queueAuditRead(opts.dir, event)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error'
+    io.err(`cannot record this read of the audit trail (${code}); nothing was read (C27)`)
+    io.exit(2)
+    return false
+  }
+  await flushPendingReads(owner, io)
+
+  if (access.result === 'denied') {
+    const err = new AuditorDeniedError(access.message)
+    io.err(`phimq: ${err.message} [${err.code}]`)
+    io.exit(2)
+    return false
+  }
+  return true
+}
+
+type Owner = { loaded: LoadedConfig } | { problem: string }
+
+/** Step 1: the loaded config whose trail directory is `opts.dir`. */
+function findOwner(opts: { dir: string; config?: string | undefined }): Owner {
+  const path = opts.config ?? join(dirname(resolve(opts.dir)), 'phimq.yaml')
+  if (opts.config === undefined && !existsSync(path)) {
+    return { problem: 'no config owns this trail (no phimq.yaml beside it): pass --config FILE' }
+  }
+  let loaded: LoadedConfig
+  try {
+    loaded = loadConfigFile(path)
+  } catch (err) {
+    const code = (err as { code?: unknown }).code ?? 'error'
+    return { problem: `the config owning this trail cannot be loaded (${String(code)})` }
+  }
+  const audit = loaded.config.audit
+  const trailDir = isAbsolute(audit.trail.dir)
+    ? audit.trail.dir
+    : resolve(loaded.dataDir, audit.trail.dir)
+  if (audit.sink !== 'trail' || !samePath(trailDir, opts.dir)) {
+    return { problem: `${path} does not own this trail (its audit.trail.dir is elsewhere)` }
+  }
+  return { loaded }
+}
+
+/** Step 2: may this reader read? */
+async function checkReader(opts: ReaderOptions, owner: Owner, io: AccessIo): Promise<Access> {
+  const auditor = typeof opts.auditor === 'string' ? opts.auditor : undefined
+  if (!('loaded' in owner)) {
+    return { result: 'denied', reason: 'no-owner', auditor, message: owner.problem }
+  }
+  const isDev = owner.loaded.config.environment === 'dev'
+  if (opts.auditor === false) {
+    if (isDev) return { result: 'granted', devBypass: true }
+    return {
+      result: 'denied',
+      reason: 'bypass-refused',
+      message: '--no-auditor is allowed only when the owning config has environment: dev',
+    }
+  }
+  if (auditor === undefined) {
+    const dev = isDev ? ' (or --no-auditor in this dev environment)' : ''
+    return {
+      result: 'denied',
+      reason: 'no-auditor',
+      message: `reading the audit trail needs --auditor NAME, its password and a one-time code${dev}`,
+    }
+  }
+
+  const env = io.env ?? process.env
+  const password =
+    opts.passwordFile !== undefined
+      ? readSecretFile(opts.passwordFile)
+      : (env[AUDITOR_PASSWORD_ENV] ?? (await io.prompt?.(`password for auditor ${auditor}: `)))
+  const otp = opts.otp ?? env[AUDITOR_OTP_ENV] ?? (await io.prompt?.('one-time code: '))
+  if (!password || !otp) {
+    return {
+      result: 'denied',
+      reason: 'no-credentials',
+      auditor,
+      message: `auditor ${auditor} needs a password (${AUDITOR_PASSWORD_ENV} or --password-file) and a one-time code (--otp or ${AUDITOR_OTP_ENV})`,
+    }
+  }
+  const check = await authenticateAuditor({
+    dataDir: owner.loaded.dataDir,
+    name: auditor,
+    password,
+    otp,
+    now: io.now?.(),
+  })
+  if (check.ok) return { result: 'granted', auditor }
+  // One message for every failure: it must not say which part was wrong.
+  return {
+    result: 'denied',
+    reason: check.reason,
+    auditor,
+    message: 'auditor authentication failed (a one-time code works once: wait for the next)',
+  }
+}
+
+/** Step 4: record pending reads now, unless a running broker will. */
+async function flushPendingReads(owner: Owner, io: AccessIo): Promise<void> {
+  if (!('loaded' in owner)) {
+    io.err('note: no config owns this trail; the read is recorded when its broker next starts')
+    return
+  }
+  const { config, dataDir } = owner.loaded
+  let unlock: () => void
+  try {
+    unlock = lockDataDir(dataDir)
+  } catch {
+    // A running broker holds the trail: it records the pending read itself.
+    return
+  }
+  try {
+    // Opening the pipeline records every pending read; closing seals the segment.
+    await createAuditPipeline({ config, dataDir }).close()
+  } catch (err) {
+    const code = (err as { code?: unknown }).code ?? 'error'
+    io.err(`note: cannot open the trail to record this read (${String(code)}); it stays pending`)
+  } finally {
+    unlock()
+  }
+}
+
+function readSecretFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '')
+  } catch {
+    return undefined
+  }
+}
+
+function samePath(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b)
+  } catch {
+    return resolve(a) === resolve(b)
+  }
+}
+
+function currentUser(): { user: string; uid?: number | undefined } {
+  try {
+    const info = userInfo()
+    return { user: info.username, uid: info.uid >= 0 ? info.uid : undefined }
+  } catch {
+    return { user: process.env.USER ?? 'unknown' }
+  }
+}
