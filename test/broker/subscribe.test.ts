@@ -241,12 +241,45 @@ describe('subscription options, MQTT 5.0', () => {
     const suback = await subscribe(sub, [
       { topic: 'lim/1', qos: 1 },
       { topic: 'lim/2', qos: 1 },
-      { topic: 'lim/3', qos: 1 },
     ])
-    assert.deepEqual(suback.granted, [1, 1, 0x97])
-    const again = await subscribe(sub, [{ topic: 'lim/1', qos: 0 }])
-    assert.deepEqual(again.granted, [0], 'replacing an existing one is not a new one')
+    assert.deepEqual(suback.granted, [1, 1])
+    const over = await subscribe(sub, [
+      { topic: 'lim/3', qos: 1 },
+      { topic: 'lim/1', qos: 0 },
+    ])
+    assert.deepEqual(over.granted, [0x97, 0], 'replacing an existing one is not a new one')
   })
+
+  it('closes with 0x97 a SUBSCRIBE holding more filters than a client may hold: one audit record', async () => {
+    tb = await startBroker({ limits: { maxSubscriptionsPerClient: 2 } })
+    const { client: sub } = await raw(5, { clientId: 's' })
+    const before = tb.audit.events.length
+    sub.send({
+      cmd: 'subscribe',
+      messageId: nextId++,
+      subscriptions: Array.from({ length: 500 }, (_, i) => ({
+        topic: `lim/${i}`,
+        qos: 0 as const,
+      })),
+    })
+    const d = (await sub.next('disconnect')) as IDisconnectPacket
+    assert.equal(d.reasonCode, 0x97)
+    const added = tb.audit.events.slice(before).filter((e) => e.type !== 'client.disconnected')
+    assert.equal(added.length, 1, JSON.stringify(added.map((e) => e.type)))
+  })
+
+  for (const version of [4, 5] as const) {
+    it(`closes the connection on a SUBSCRIBE or UNSUBSCRIBE with Packet Identifier 0 (${version === 5 ? '5.0' : '3.1.1'}) [MQTT-2.2.1-3]`, async () => {
+      const { client: a } = await raw(version, { clientId: 'a' })
+      a.send({ cmd: 'subscribe', messageId: 0, subscriptions: [{ topic: 'z', qos: 0 }] })
+      await a.waitClosed()
+      assert.equal(a.inbox.filter((p) => p.cmd === 'suback').length, 0)
+      const { client: b } = await raw(version, { clientId: 'b' })
+      b.send({ cmd: 'unsubscribe', messageId: 0, unsubscriptions: ['z'] })
+      await b.waitClosed()
+      assert.equal(b.inbox.filter((p) => p.cmd === 'unsuback').length, 0)
+    })
+  }
 
   it('answers UNSUBSCRIBE with 0x00 for a removed and 0x11 for an absent subscription [MQTT-3.11.3-1]', async () => {
     const { client: sub } = await raw(5, { clientId: 's' })

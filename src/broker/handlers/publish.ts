@@ -26,6 +26,11 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
 
   // Step 2: flow control [MQTT-3.3.4-9]; a client over our Receive Maximum.
   const packetId = packet.messageId ?? 0
+  // [MQTT-2.2.1-3] a QoS 1 or 2 PUBLISH carries a non-zero Packet Identifier
+  if (qos > 0 && packetId === 0) {
+    conn.violation(ReasonCode.MalformedPacket, 'MQTT-2.2.1-3', 'packet identifier 0')
+    return
+  }
   const session = conn.session
   if (!session) return
   // A resent QoS 2 packet id still open: answer again, route nothing [MQTT-4.3.3-10].

@@ -25,6 +25,17 @@ interface Granted {
 export function handleSubscribe(conn: Connection, packet: ISubscribePacket): void {
   const session = conn.session
   if (!session) return
+  // [MQTT-2.2.1-3] SUBSCRIBE carries a non-zero Packet Identifier
+  if (!packet.messageId) {
+    conn.violation(ReasonCode.MalformedPacket, 'MQTT-2.2.1-3', 'packet identifier 0')
+    return
+  }
+  // More filters in one packet than a client may hold can never be granted:
+  // one refusal for the packet, not one audit record per filter.
+  if (packet.subscriptions.length > conn.broker.limits.maxSubscriptionsPerClient) {
+    conn.violation(ReasonCode.QuotaExceeded, 'phimq.subscribe-filters', 'too many filters')
+    return
+  }
   const subId = packet.properties?.subscriptionIdentifier
   const codes: number[] = []
   const granted: Granted[] = []

@@ -10,6 +10,11 @@ import type { Connection } from '../connection.js'
 export function handleUnsubscribe(conn: Connection, packet: IUnsubscribePacket): void {
   const session = conn.session
   if (!session) return
+  // [MQTT-2.2.1-3] UNSUBSCRIBE carries a non-zero Packet Identifier
+  if (!packet.messageId) {
+    conn.violation(ReasonCode.MalformedPacket, 'MQTT-2.2.1-3', 'packet identifier 0')
+    return
+  }
   const broker = conn.broker
   const codes: number[] = []
   for (const raw of packet.unsubscriptions) {
