@@ -36,8 +36,10 @@ import {
   type Environment,
   type PolicyChanges,
 } from './compile.js'
+import { TopicDecisions } from './decision-cache.js'
 import { checkDollar, checkTenantPrefix, checkWildcards, GuardRule } from './guards.js'
 import { hasTopicMetacharacter, isSafeIdentity, isSafeLevelValue } from './pattern.js'
+import type { AccessDecision } from './rules.js'
 
 /** What a `PolicyGate` is built from. */
 export interface PolicyGateOptions {
@@ -66,6 +68,9 @@ interface Denial extends Refusal {
 
 type Checked = { readonly allow: true; readonly message: Message } | Denial
 
+/** What the rules allowed on a topic, when every topic-level step passed. */
+type TopicAllowed = Extract<AccessDecision, { allow: true }>
+
 function deny(rule: string, reasonCode: number, connectReasonCode = reasonCode): Denial {
   return { allow: false, rule, reasonCode, connectReasonCode }
 }
@@ -82,6 +87,9 @@ function refusal(d: Denial, useConnectCode = false): Refusal {
 /** The topic policy and PHI guards, as a `Gate`. */
 export class PolicyGate implements Gate {
   #policy: CompiledPolicy
+  // Topic-level outcomes under `#policy`; replaced with it on reload.
+  #published = new TopicDecisions<TopicAllowed>()
+  #delivered = new TopicDecisions<boolean>()
   #version = 1
   readonly #options: PolicyGateOptions
   readonly #clock: Clock
@@ -194,11 +202,21 @@ export class PolicyGate implements Gate {
   }
 
   #checkPublish(client: ClientInfo, message: Message, op: string): Checked {
+    const identity = client.identity
+    const topic = message.topic
+    // Steps 0-4 depend on identity and topic only; a remembered allow skips them.
+    const decision =
+      (identity && this.#published.get(identity, topic)) ??
+      this.#checkPublishTopic(client, topic, op)
+    if (!decision.allow) return decision
+    return this.#applyClass(client, message, decision)
+  }
+
+  #checkPublishTopic(client: ClientInfo, topic: string, op: string): TopicAllowed | Denial {
     const p = this.#policy
     const bad = this.#checkIdentity(client.identity)
     if (bad) return bad
     const identity = client.identity as Identity
-    const topic = message.topic
 
     // 1. `$` topics belong to the broker.
     const dollar = checkDollar(p.guards, identity, topic, 'publish')
@@ -215,9 +233,15 @@ export class PolicyGate implements Gate {
     // 4. Rules (C15): default deny, deny wins.
     const decision = p.rules.decidePublish(identity, topic)
     if (!decision.allow) return deny(decision.rule, ReasonCode.NotAuthorized)
+    // Only allows are remembered: a refusal may have an audit event to emit.
+    this.#published.set(identity, topic, decision)
+    return decision
+  }
 
+  #applyClass(client: ClientInfo, message: Message, decision: TopicAllowed): Checked {
+    const identity = client.identity as Identity
     // 5. Topic class: retain, QoS, payload, expiry (C22–C24).
-    const outcome = p.classes.applyPublish(message, {
+    const outcome = this.#policy.classes.applyPublish(message, {
       identity,
       protocolVersion: client.protocolVersion,
       now: this.#clock.now(),
@@ -291,22 +315,33 @@ export class PolicyGate implements Gate {
    * effect on messages already stored (C15, C23).
    */
   authorizeDelivery(client: ClientInfo, message: Message): boolean {
-    const p = this.#policy
-    if (this.#checkIdentity(client.identity)) return false
-    const identity = client.identity as Identity
+    const identity = client.identity
+    if (!identity) return false
     const topic = message.topic
     const now = this.#clock.now()
 
     if (message.expiresAt !== undefined && message.expiresAt <= now) return false
+    let allowed = this.#delivered.get(identity, topic)
+    if (allowed === undefined) {
+      allowed = this.#isDeliveryTopicAllowed(identity, topic)
+      this.#delivered.set(identity, topic, allowed)
+    }
+    if (!allowed) return false
+    if (!message.retain) return true
+    // A retained message whose class no longer allows retain, or whose source
+    // lost the right to publish there, is not delivered (C15, C23).
+    if (!this.#policy.classes.isRetainAllowed(identity, topic, now)) return false
+    return this.#isSourceStillAllowed(message)
+  }
+
+  /** The steps of a delivery check that depend on identity and topic only. */
+  #isDeliveryTopicAllowed(identity: Identity, topic: string): boolean {
+    const p = this.#policy
+    if (this.#checkIdentity(identity)) return false
     if (checkDollar(p.guards, identity, topic, 'subscribe')) return false
     if (p.detector.detectTopic(topic).length > 0) return false
     if (checkTenantPrefix(identity, topic)) return false
-    if (!p.rules.decideDelivery(identity, topic).allow) return false
-    // A retained message whose class no longer allows retain, or whose source
-    // lost the right to publish there, is not delivered (C15, C23).
-    if (message.retain && !p.classes.isRetainAllowed(identity, topic, now)) return false
-    if (message.retain && !this.#isSourceStillAllowed(message)) return false
-    return true
+    return p.rules.decideDelivery(identity, topic).allow
   }
 
   // --- reload --------------------------------------------------------------
@@ -334,6 +369,8 @@ export class PolicyGate implements Gate {
 
     const changes = diffPolicies(this.#policy.config, parsed.data)
     this.#policy = next
+    this.#published = new TopicDecisions()
+    this.#delivered = new TopicDecisions()
     this.#version += 1
     this.#options.audit?.emit({
       type: 'policy.reloaded',

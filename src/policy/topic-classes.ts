@@ -9,6 +9,7 @@
 import type { Identity, Message, ProtocolVersion, Qos } from '../broker/types.js'
 import type { PayloadRuleConfig, TopicClassConfig } from '../config/policy.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
+import { TopicDecisions } from './decision-cache.js'
 import { compilePattern, resolvePattern, type TopicPattern } from './pattern.js'
 import { type PseudonymKey, pseudonymize } from './pseudonym.js'
 import { topicMatches } from './topic-filter.js'
@@ -34,9 +35,6 @@ interface CompiledClass {
   readonly allowedFields: ReadonlySet<string>
   readonly pseudonymFields: ReadonlySet<string>
 }
-
-// Remember this many (identity, topic) class lookups, then start over.
-const CLASS_CACHE_MAX_ENTRIES = 8192
 
 /** The class topics fall to when none matches and no `defaultClass` is set. */
 export const BUILTIN_CLASS_NAME = 'unclassified'
@@ -123,8 +121,8 @@ export class TopicClasses {
   readonly #classes: readonly CompiledClass[]
   readonly #fallback: CompiledClass
   readonly #keys: ReadonlyMap<string, PseudonymKey>
-  // Keyed by identity and topic (client input), so a Map.
-  readonly #classCache = new Map<string, CompiledClass>()
+  // Per identity object and topic; bounded per identity (see decision-cache.ts).
+  readonly #classCache = new TopicDecisions<CompiledClass>()
 
   constructor(
     classes: readonly TopicClassConfig[],
@@ -143,12 +141,10 @@ export class TopicClasses {
 
   #classOf(identity: Identity, topic: string): CompiledClass {
     // Placeholders make the class depend on the identity's values too.
-    const key = `${identity.tenant ?? ''}\u0000${identity.role ?? ''}\u0000${identity.id}\u0000${topic}`
-    const cached = this.#classCache.get(key)
+    const cached = this.#classCache.get(identity, topic)
     if (cached) return cached
     const cls = this.#classes.find((c) => matchesAny(c.patterns, identity, topic)) ?? this.#fallback
-    if (this.#classCache.size >= CLASS_CACHE_MAX_ENTRIES) this.#classCache.clear()
-    this.#classCache.set(key, cls)
+    this.#classCache.set(identity, topic, cls)
     return cls
   }
 
@@ -171,7 +167,6 @@ export class TopicClasses {
   /** Apply the class to an inbound message: refuse it, or return it rewritten. */
   applyPublish(message: Message, ctx: PublishContext): ClassOutcome {
     const cls = this.#classOf(ctx.identity, message.topic)
-    const prefix = `class.${cls.name}`
     // An empty retained payload clears the retained message: always allowed.
     const clearing = message.retain && message.payload.length === 0
 
@@ -182,7 +177,11 @@ export class TopicClasses {
         return refuse('policy.retain', ReasonCode.NotAuthorized, ReasonCode.RetainNotSupported)
       const exception = this.#exception(cls, ctx.identity, message.topic, ctx.now)
       if (!cls.retain && !exception) {
-        return refuse(`${prefix}.retain`, ReasonCode.NotAuthorized, ReasonCode.RetainNotSupported)
+        return refuse(
+          `class.${cls.name}.retain`,
+          ReasonCode.NotAuthorized,
+          ReasonCode.RetainNotSupported,
+        )
       }
       exceptionEnd = cls.retain ? undefined : exception?.expiresAtMs
     }
@@ -192,7 +191,7 @@ export class TopicClasses {
       return refuse('policy.qos', ReasonCode.NotAuthorized, ReasonCode.QosNotSupported)
     }
     if (message.qos > cls.maxQos) {
-      return refuse(`${prefix}.qos`, ReasonCode.NotAuthorized, ReasonCode.QosNotSupported)
+      return refuse(`class.${cls.name}.qos`, ReasonCode.NotAuthorized, ReasonCode.QosNotSupported)
     }
 
     // 3. Payload size, content type and fields.
@@ -218,16 +217,15 @@ export class TopicClasses {
   }
 
   #applyPayload(cls: CompiledClass, message: Message, ctx: PublishContext): ClassOutcome {
-    const prefix = `class.${cls.name}`
     if (cls.maxPayloadBytes !== undefined && message.payload.length > cls.maxPayloadBytes) {
-      return refuse(`${prefix}.payload-size`, ReasonCode.QuotaExceeded)
+      return refuse(`class.${cls.name}.payload-size`, ReasonCode.QuotaExceeded)
     }
 
     let properties = message.properties
     if (cls.contentType !== undefined) {
       const sent = properties?.contentType
       if (ctx.protocolVersion === 5 && mediaType(sent ?? '') !== mediaType(cls.contentType)) {
-        return refuse(`${prefix}.content-type`, ReasonCode.PayloadFormatInvalid)
+        return refuse(`class.${cls.name}.content-type`, ReasonCode.PayloadFormatInvalid)
       }
       // 3.1.1 has no Content Type: the broker states the class's for it.
       if (ctx.protocolVersion === 4) properties = { ...properties, contentType: cls.contentType }
@@ -238,6 +236,10 @@ export class TopicClasses {
       const result = this.#applyJson(cls, cls.payload, payload, ctx.identity)
       if (!Buffer.isBuffer(result)) return result
       payload = result
+    }
+    // Unchanged: no copy (the caller makes one for the expiry anyway).
+    if (payload === message.payload && properties === message.properties) {
+      return { allow: true, message }
     }
     return { allow: true, message: { ...message, payload, properties } }
   }
