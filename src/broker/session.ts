@@ -121,7 +121,9 @@ export class Session {
       this.#transmit(out, conn, true)
       return
     }
-    this.#enqueue({ ...out, message: engine.compact(message) })
+    // Object.assign, not a spread with more fields: see `copyMessage` in types.ts.
+    const kept = engine.compact(message)
+    this.#enqueue(kept === message ? out : Object.assign({}, out, { message: kept }))
   }
 
   #enqueue(out: Outbound): void {

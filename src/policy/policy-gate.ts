@@ -24,7 +24,13 @@ import {
   type SubscribeRequest,
   type SubscribeVerdict,
 } from '../broker/gate.js'
-import type { ClientInfo, Identity, Message, Qos } from '../broker/types.js'
+import {
+  type ClientInfo,
+  copyMessage,
+  type Identity,
+  type Message,
+  type Qos,
+} from '../broker/types.js'
 import type { LoadedConfig } from '../config/load.js'
 import { type PolicyConfig, policySchema } from '../config/policy.js'
 import { PhimqError, PolicyInvalidError } from '../errors.js'
@@ -251,7 +257,7 @@ export class PolicyGate implements Gate {
     if (!outcome.allow) return outcome
 
     // 6. Stamp the source, so a retained copy can be judged by it later.
-    return { allow: true, message: { ...outcome.message, originIdentity: identity } }
+    return { allow: true, message: copyMessage(outcome.message, { originIdentity: identity }) }
   }
 
   /** May the source of a stored retained message still publish there? */

@@ -6,7 +6,13 @@
  * it; topics no class matches fall to `defaultClass`, else to built-in
  * strict PHI defaults.
  */
-import type { Identity, Message, ProtocolVersion, Qos } from '../broker/types.js'
+import {
+  copyMessage,
+  type Identity,
+  type Message,
+  type ProtocolVersion,
+  type Qos,
+} from '../broker/types.js'
 import type { PayloadRuleConfig, TopicClassConfig } from '../config/policy.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { TopicDecisions } from './decision-cache.js'
@@ -206,14 +212,14 @@ export class TopicClasses {
     // counts from when it is sent: cap the interval, set no time yet.
     if (message.willExpirySeconds !== undefined) {
       const willExpirySeconds = Math.min(message.willExpirySeconds, cls.expiryMaxSeconds)
-      return { allow: true, message: { ...out, willExpirySeconds } }
+      return { allow: true, message: copyMessage(out, { willExpirySeconds }) }
     }
     // Otherwise: default when absent, capped at the maximum, and a retained
     // message under an exception dies with the exception.
     const cap = ctx.now + cls.expiryMaxSeconds * 1000
     const asked = message.expiresAt ?? ctx.now + cls.expiryDefaultSeconds * 1000
     const expiresAt = Math.min(asked, cap, exceptionEnd ?? Number.POSITIVE_INFINITY)
-    return { allow: true, message: { ...out, expiresAt } }
+    return { allow: true, message: copyMessage(out, { expiresAt }) }
   }
 
   #applyPayload(cls: CompiledClass, message: Message, ctx: PublishContext): ClassOutcome {
@@ -241,7 +247,7 @@ export class TopicClasses {
     if (payload === message.payload && properties === message.properties) {
       return { allow: true, message }
     }
-    return { allow: true, message: { ...message, payload, properties } }
+    return { allow: true, message: copyMessage(message, { payload, properties }) }
   }
 
   #applyJson(
