@@ -268,6 +268,7 @@ export class Broker implements BrokerHandle {
       this.#endSession(session, false)
       return
     }
+    session.trimToOfflineCap()
     this.#persistSession(session)
     this.#scheduleExpiry(session, this.clock.now())
   }

@@ -130,11 +130,14 @@ export class Session {
     const engine = this.#engine
     const limits = engine.limits
     const size = out.message.payload.length + out.message.topic.length
+    // A connected client drains its queue: a larger cap absorbs bursts (#7).
+    const cap = this.connection?.isOpen
+      ? Math.max(limits.maxQueuedMessagesOnline, limits.maxQueuedMessages)
+      : limits.maxQueuedMessages
     // Cap the queue: drop the oldest, and say so (C24).
     while (
       this.queue.length > 0 &&
-      (this.queue.length >= limits.maxQueuedMessages ||
-        this.queuedBytes + size > limits.maxQueuedBytes)
+      (this.queue.length >= cap || this.queuedBytes + size > limits.maxQueuedBytes)
     ) {
       const oldest = this.queue.shift() as Outbound
       this.queuedBytes -= oldest.message.payload.length + oldest.message.topic.length
@@ -148,6 +151,20 @@ export class Session {
     this.queue.push(out)
     this.queuedBytes += size
     if (this.stored) engine.store.pushMessage(this.clientId, toEntry(out))
+  }
+
+  /**
+   * The client went away: what it queued beyond the offline cap goes now,
+   * oldest first, each audited (C24), not at the next message.
+   */
+  trimToOfflineCap(): void {
+    const engine = this.#engine
+    while (this.queue.length > engine.limits.maxQueuedMessages) {
+      const oldest = this.queue.shift() as Outbound
+      this.queuedBytes -= oldest.message.payload.length + oldest.message.topic.length
+      if (this.stored) engine.store.deleteMessage(this.clientId, oldest.seq)
+      engine.dropped(this.clientId, oldest.message, 'queue-full')
+    }
   }
 
   /** Send what the window allows from the queue. */
