@@ -24,13 +24,7 @@ import {
   type SubscribeRequest,
   type SubscribeVerdict,
 } from '../broker/gate.js'
-import {
-  type ClientInfo,
-  copyMessage,
-  type Identity,
-  type Message,
-  type Qos,
-} from '../broker/types.js'
+import type { ClientInfo, Identity, Message, Qos } from '../broker/types.js'
 import type { LoadedConfig } from '../config/load.js'
 import { type PolicyConfig, policySchema } from '../config/policy.js'
 import { PhimqError, PolicyInvalidError } from '../errors.js'
@@ -254,10 +248,9 @@ export class PolicyGate implements Gate {
       ruleRetain: decision.retain,
       ruleMaxQos: decision.maxQos,
     })
-    if (!outcome.allow) return outcome
-
-    // 6. Stamp the source, so a retained copy can be judged by it later.
-    return { allow: true, message: copyMessage(outcome.message, { originIdentity: identity }) }
+    // 6. The class stamped the source (`originIdentity`) on its copy, so a
+    // retained copy can be judged by it later.
+    return outcome
   }
 
   /** May the source of a stored retained message still publish there? */

@@ -170,7 +170,11 @@ export class TopicClasses {
     return cls.retain || this.#exception(cls, identity, topic, now) !== undefined
   }
 
-  /** Apply the class to an inbound message: refuse it, or return it rewritten. */
+  /**
+   * Apply the class to an inbound message: refuse it, or return a rewritten
+   * copy stamped with `ctx.identity` as its source (`originIdentity`), so a
+   * retained copy can be judged by it later (C15). One copy per message.
+   */
   applyPublish(message: Message, ctx: PublishContext): ClassOutcome {
     const cls = this.#classOf(ctx.identity, message.topic)
     // An empty retained payload clears the retained message: always allowed.
@@ -212,14 +216,15 @@ export class TopicClasses {
     // counts from when it is sent: cap the interval, set no time yet.
     if (message.willExpirySeconds !== undefined) {
       const willExpirySeconds = Math.min(message.willExpirySeconds, cls.expiryMaxSeconds)
-      return { allow: true, message: copyMessage(out, { willExpirySeconds }) }
+      const stamp = { willExpirySeconds, originIdentity: ctx.identity }
+      return { allow: true, message: copyMessage(out, stamp) }
     }
     // Otherwise: default when absent, capped at the maximum, and a retained
     // message under an exception dies with the exception.
     const cap = ctx.now + cls.expiryMaxSeconds * 1000
     const asked = message.expiresAt ?? ctx.now + cls.expiryDefaultSeconds * 1000
     const expiresAt = Math.min(asked, cap, exceptionEnd ?? Number.POSITIVE_INFINITY)
-    return { allow: true, message: copyMessage(out, { expiresAt }) }
+    return { allow: true, message: copyMessage(out, { expiresAt, originIdentity: ctx.identity }) }
   }
 
   #applyPayload(cls: CompiledClass, message: Message, ctx: PublishContext): ClassOutcome {
