@@ -18,7 +18,13 @@ export interface BrokerLimits {
   maxSubscriptionsPerClient: number
   receiveMaximum: number
   maxInflightMessages: number
+  /** Queue cap of a session whose client is away (C24: drop oldest, audited). */
   maxQueuedMessages: number
+  /**
+   * Queue cap while the client is connected: it reads, so the queue is a
+   * buffer for bursts, not a store; still bounded and audited (issue #7).
+   */
+  maxQueuedMessagesOnline: number
   maxQueuedBytes: number
   topicAliasMaximum: number
   sessionExpiryMaxSeconds: number

@@ -25,7 +25,14 @@ import { type Logger, silentLogger } from './logger.js'
 import { RetainedMessages } from './retained.js'
 import { SESSION_EXPIRY_NEVER_SECONDS, Session } from './session.js'
 import { type RouteEntry, type ShareGroup, SubscriptionTree } from './subscription-tree.js'
-import type { ClientInfo, Identity, Message, ProtocolVersion, Qos } from './types.js'
+import {
+  type ClientInfo,
+  copyMessage,
+  type Identity,
+  type Message,
+  type ProtocolVersion,
+  type Qos,
+} from './types.js'
 
 /** An audit sink that drops everything, for a broker built without one. */
 const nullAudit: AuditSink = { emit: () => {}, close: async () => {} }
@@ -262,6 +269,7 @@ export class Broker implements BrokerHandle {
       this.#endSession(session, false)
       return
     }
+    session.trimToOfflineCap()
     this.#persistSession(session)
     // A durable store holds the queue while the client is away (issue #5).
     session.releaseQueue()
@@ -547,7 +555,7 @@ export class Broker implements BrokerHandle {
     if (backing <= Buffer.poolSize || backing <= 2 * payload.length) return message
     if (this.#compactedFrom !== message) {
       this.#compactedFrom = message
-      this.#compacted = { ...message, payload: Buffer.from(payload) }
+      this.#compacted = copyMessage(message, { payload: Buffer.from(payload) })
     }
     return this.#compacted as Message
   }

@@ -11,6 +11,7 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = Object.freeze({
   receiveMaximum: 32,
   maxInflightMessages: 32,
   maxQueuedMessages: 1000,
+  maxQueuedMessagesOnline: 10_000,
   maxQueuedBytes: 10 * 1024 * 1024,
   topicAliasMaximum: 16,
   sessionExpiryMaxSeconds: 86_400,

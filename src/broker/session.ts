@@ -165,10 +165,14 @@ export class Session {
     const engine = this.#engine
     const limits = engine.limits
     const size = sizeOf(out)
+    // A connected client drains its queue: a larger cap absorbs bursts (#7).
+    const cap = this.connection?.isOpen
+      ? Math.max(limits.maxQueuedMessagesOnline, limits.maxQueuedMessages)
+      : limits.maxQueuedMessages
     // Cap the queue, memory and store together: drop the oldest, and say so (C24).
     while (
       this.queue.length + this.#stored.length > 0 &&
-      (this.queue.length + this.#stored.length >= limits.maxQueuedMessages ||
+      (this.queue.length + this.#stored.length >= cap ||
         this.queuedBytes + this.#stored.bytes + size > limits.maxQueuedBytes)
     ) {
       this.#dropOldest()
@@ -184,7 +188,9 @@ export class Session {
       this.#readStore()
       return
     }
-    const kept = { ...out, message: engine.compact(out.message) }
+    // Object.assign, not a spread with more fields: see `copyMessage` in types.ts.
+    const compact = engine.compact(out.message)
+    const kept = compact === out.message ? out : Object.assign({}, out, { message: compact })
     this.queue.push(kept)
     this.queuedBytes += size
     if (this.stored) engine.store.pushMessage(this.clientId, toEntry(kept))
@@ -206,6 +212,15 @@ export class Session {
     engine.store.dropMessage(this.clientId, seq, (message) => {
       engine.dropped(this.clientId, message, 'queue-full')
     })
+  }
+
+  /**
+   * The client went away: what it queued beyond the offline cap goes now,
+   * oldest first, each audited (C24), not at the next message.
+   */
+  trimToOfflineCap(): void {
+    const cap = this.#engine.limits.maxQueuedMessages
+    while (this.queue.length + this.#stored.length > cap) this.#dropOldest()
   }
 
   /** Send what the window allows from the queue. */

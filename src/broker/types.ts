@@ -57,3 +57,14 @@ export interface Message {
    */
   originIdentity?: Identity | undefined
 }
+
+/**
+ * A copy of `message` with `changes` applied. On the per-message path use
+ * this, not `{ ...message, field }`: on Node 20's V8 a spread followed by
+ * more properties takes a slow path, about ten times the cost of
+ * `Object.assign` (it was the largest self time in the fan-in profile of
+ * issue #7).
+ */
+export function copyMessage(message: Message, changes: Partial<Message>): Message {
+  return Object.assign({}, message, changes)
+}

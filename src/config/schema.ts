@@ -57,7 +57,10 @@ export const limitsSchema = z.strictObject({
     .min(1)
     .max(65_535)
     .default(DEFAULT_LIMITS.maxInflightMessages),
+  /** Queue cap per session while its client is away (C24). */
   maxQueuedMessages: z.number().int().min(1).default(DEFAULT_LIMITS.maxQueuedMessages),
+  /** Queue cap per session while its client is connected: a burst buffer. */
+  maxQueuedMessagesOnline: z.number().int().min(1).default(DEFAULT_LIMITS.maxQueuedMessagesOnline),
   maxQueuedBytes: z
     .number()
     .int()

@@ -163,6 +163,12 @@ export class AlertingAuditSink implements AuditSink {
   }
 
   #watch(event: AuditEvent): void {
+    // The per-message events first: most are of no interest, and cost no clock read.
+    if (event.type === 'message.delivered') return
+    if (event.type === 'publish.allowed') {
+      if (event.qos === 2) this.#qos2Publish(this.#clock.now())
+      return
+    }
     const now = this.#clock.now()
     switch (event.type) {
       case 'subscribe.allowed':
@@ -185,9 +191,6 @@ export class AlertingAuditSink implements AuditSink {
         return
       case 'connect.refused':
         this.#connectRefused(event.remoteAddress, event.reasonCode, event.rule, now)
-        return
-      case 'publish.allowed':
-        if (event.qos === 2) this.#qos2Publish(now)
         return
       case 'retained.set':
       case 'retained.cleared': {

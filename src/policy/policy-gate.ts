@@ -36,9 +36,11 @@ import {
   type Environment,
   type PolicyChanges,
 } from './compile.js'
+import { TopicDecisions } from './decision-cache.js'
 import { checkDollar, checkTenantPrefix, checkWildcards, GuardRule } from './guards.js'
 import { hasTopicMetacharacter, isSafeIdentity, isSafeLevelValue } from './pattern.js'
 import { PropertyScreen } from './property-screen.js'
+import type { AccessDecision } from './rules.js'
 
 /** What a `PolicyGate` is built from. */
 export interface PolicyGateOptions {
@@ -67,6 +69,9 @@ interface Denial extends Refusal {
 
 type Checked = { readonly allow: true; readonly message: Message } | Denial
 
+/** What the rules allowed on a topic, when every topic-level step passed. */
+type TopicAllowed = Extract<AccessDecision, { allow: true }>
+
 function deny(rule: string, reasonCode: number, connectReasonCode = reasonCode): Denial {
   return { allow: false, rule, reasonCode, connectReasonCode }
 }
@@ -84,6 +89,9 @@ function refusal(d: Denial, useConnectCode = false): Refusal {
 export class PolicyGate implements Gate {
   #policy: CompiledPolicy
   #screen: PropertyScreen
+  // Topic-level outcomes under `#policy`; replaced with it on reload.
+  #published = new TopicDecisions<TopicAllowed>()
+  #delivered = new TopicDecisions<boolean>()
   #version = 1
   readonly #options: PolicyGateOptions
   readonly #clock: Clock
@@ -206,11 +214,24 @@ export class PolicyGate implements Gate {
   }
 
   #checkPublish(client: ClientInfo, message: Message, op: string): Checked {
+    const identity = client.identity
+    const topic = message.topic
+    // Steps 1-4 depend on identity and topic only; a remembered allow skips them.
+    const decision =
+      (identity && this.#published.get(identity, topic)) ??
+      this.#checkPublishTopic(client, topic, op)
+    if (!decision.allow) return decision
+    // Steps 5-6 depend on the message: never remembered.
+    const found = this.#checkProperties(client, message, op)
+    if (found) return found
+    return this.#applyClass(client, message, decision)
+  }
+
+  #checkPublishTopic(client: ClientInfo, topic: string, op: string): TopicAllowed | Denial {
     const p = this.#policy
     const bad = this.#checkIdentity(client.identity)
     if (bad) return bad
     const identity = client.identity as Identity
-    const topic = message.topic
 
     // 1. `$` topics belong to the broker.
     const dollar = checkDollar(p.guards, identity, topic, 'publish')
@@ -220,40 +241,44 @@ export class PolicyGate implements Gate {
     const hit = p.detector.detectTopic(topic)[0]
     if (hit) return deny(`phi.topic.${hit.kind}`, ReasonCode.TopicNameInvalid)
 
-    // 3. No PHI in the properties that travel with the message (C21):
-    // Response Topic 0x90, the others 0x83 (see property-screen.ts).
-    const props = message.properties
-    if (props !== undefined) {
-      const found = this.#screen.screenMessage(props)
-      if (found) return deny(found.rule, found.reasonCode)
-    }
-
-    // 4. Tenant prefix (C18), of the Topic Name and of the Response Topic:
-    // a request must not steer the response into another tenant.
+    // 3. Tenant prefix (C18).
     const tenant = this.#tenantStep(client, identity, topic, op)
     if (tenant) return tenant
-    const responseTopic = props?.responseTopic
-    if (responseTopic !== undefined) {
-      const own = this.#responseTopicStep(client, identity, responseTopic, op)
-      if (own) return own
-    }
 
-    // 5. Rules (C15): default deny, deny wins.
+    // 4. Rules (C15): default deny, deny wins.
     const decision = p.rules.decidePublish(identity, topic)
     if (!decision.allow) return deny(decision.rule, ReasonCode.NotAuthorized)
+    // Only allows are remembered: a refusal may have an audit event to emit.
+    this.#published.set(identity, topic, decision)
+    return decision
+  }
 
-    // 6. Topic class: retain, QoS, payload, expiry (C22–C24).
-    const outcome = p.classes.applyPublish(message, {
+  #checkProperties(client: ClientInfo, message: Message, op: string): Denial | undefined {
+    const props = message.properties
+    if (props === undefined) return undefined
+    // 5. No PHI in the properties that travel with the message (C21):
+    // Response Topic 0x90, the others 0x83 (see property-screen.ts).
+    const found = this.#screen.screenMessage(props)
+    if (found) return deny(found.rule, found.reasonCode)
+    // 6. The Response Topic stays in the publisher's tenant (C18): a request
+    // must not steer the response into another tenant.
+    const responseTopic = props.responseTopic
+    if (responseTopic === undefined) return undefined
+    return this.#responseTopicStep(client, client.identity as Identity, responseTopic, op)
+  }
+
+  #applyClass(client: ClientInfo, message: Message, decision: TopicAllowed): Checked {
+    const identity = client.identity as Identity
+    // 7. Topic class: retain, QoS, payload, expiry (C22–C24). The class
+    // stamps the source (`originIdentity`) on its copy, so a retained copy
+    // can be judged by it later.
+    return this.#policy.classes.applyPublish(message, {
       identity,
       protocolVersion: client.protocolVersion,
       now: this.#clock.now(),
       ruleRetain: decision.retain,
       ruleMaxQos: decision.maxQos,
     })
-    if (!outcome.allow) return outcome
-
-    // 7. Stamp the source, so a retained copy can be judged by it later.
-    return { allow: true, message: { ...outcome.message, originIdentity: identity } }
   }
 
   /**
@@ -334,22 +359,33 @@ export class PolicyGate implements Gate {
    * effect on messages already stored (C15, C23).
    */
   authorizeDelivery(client: ClientInfo, message: Message): boolean {
-    const p = this.#policy
-    if (this.#checkIdentity(client.identity)) return false
-    const identity = client.identity as Identity
+    const identity = client.identity
+    if (!identity) return false
     const topic = message.topic
     const now = this.#clock.now()
 
     if (message.expiresAt !== undefined && message.expiresAt <= now) return false
+    let allowed = this.#delivered.get(identity, topic)
+    if (allowed === undefined) {
+      allowed = this.#isDeliveryTopicAllowed(identity, topic)
+      this.#delivered.set(identity, topic, allowed)
+    }
+    if (!allowed) return false
+    if (!message.retain) return true
+    // A retained message whose class no longer allows retain, or whose source
+    // lost the right to publish there, is not delivered (C15, C23).
+    if (!this.#policy.classes.isRetainAllowed(identity, topic, now)) return false
+    return this.#isSourceStillAllowed(message)
+  }
+
+  /** The steps of a delivery check that depend on identity and topic only. */
+  #isDeliveryTopicAllowed(identity: Identity, topic: string): boolean {
+    const p = this.#policy
+    if (this.#checkIdentity(identity)) return false
     if (checkDollar(p.guards, identity, topic, 'subscribe')) return false
     if (p.detector.detectTopic(topic).length > 0) return false
     if (checkTenantPrefix(identity, topic)) return false
-    if (!p.rules.decideDelivery(identity, topic).allow) return false
-    // A retained message whose class no longer allows retain, or whose source
-    // lost the right to publish there, is not delivered (C15, C23).
-    if (message.retain && !p.classes.isRetainAllowed(identity, topic, now)) return false
-    if (message.retain && !this.#isSourceStillAllowed(message)) return false
-    return true
+    return p.rules.decideDelivery(identity, topic).allow
   }
 
   // --- reload --------------------------------------------------------------
@@ -378,6 +414,8 @@ export class PolicyGate implements Gate {
     const changes = diffPolicies(this.#policy.config, parsed.data)
     this.#policy = next
     this.#screen = new PropertyScreen(next.detector)
+    this.#published = new TopicDecisions()
+    this.#delivered = new TopicDecisions()
     this.#version += 1
     this.#options.audit?.emit({
       type: 'policy.reloaded',

@@ -6,9 +6,16 @@
  * it; topics no class matches fall to `defaultClass`, else to built-in
  * strict PHI defaults.
  */
-import type { Identity, Message, ProtocolVersion, Qos } from '../broker/types.js'
+import {
+  copyMessage,
+  type Identity,
+  type Message,
+  type ProtocolVersion,
+  type Qos,
+} from '../broker/types.js'
 import type { PayloadRuleConfig, TopicClassConfig } from '../config/policy.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
+import { TopicDecisions } from './decision-cache.js'
 import { compilePattern, resolvePattern, type TopicPattern } from './pattern.js'
 import { type PseudonymKey, pseudonymize } from './pseudonym.js'
 import { topicMatches } from './topic-filter.js'
@@ -34,9 +41,6 @@ interface CompiledClass {
   readonly allowedFields: ReadonlySet<string>
   readonly pseudonymFields: ReadonlySet<string>
 }
-
-// Remember this many (identity, topic) class lookups, then start over.
-const CLASS_CACHE_MAX_ENTRIES = 8192
 
 /** The class topics fall to when none matches and no `defaultClass` is set. */
 export const BUILTIN_CLASS_NAME = 'unclassified'
@@ -123,8 +127,8 @@ export class TopicClasses {
   readonly #classes: readonly CompiledClass[]
   readonly #fallback: CompiledClass
   readonly #keys: ReadonlyMap<string, PseudonymKey>
-  // Keyed by identity and topic (client input), so a Map.
-  readonly #classCache = new Map<string, CompiledClass>()
+  // Per identity object and topic; bounded per identity (see decision-cache.ts).
+  readonly #classCache = new TopicDecisions<CompiledClass>()
 
   constructor(
     classes: readonly TopicClassConfig[],
@@ -143,12 +147,10 @@ export class TopicClasses {
 
   #classOf(identity: Identity, topic: string): CompiledClass {
     // Placeholders make the class depend on the identity's values too.
-    const key = `${identity.tenant ?? ''}\u0000${identity.role ?? ''}\u0000${identity.id}\u0000${topic}`
-    const cached = this.#classCache.get(key)
+    const cached = this.#classCache.get(identity, topic)
     if (cached) return cached
     const cls = this.#classes.find((c) => matchesAny(c.patterns, identity, topic)) ?? this.#fallback
-    if (this.#classCache.size >= CLASS_CACHE_MAX_ENTRIES) this.#classCache.clear()
-    this.#classCache.set(key, cls)
+    this.#classCache.set(identity, topic, cls)
     return cls
   }
 
@@ -168,10 +170,13 @@ export class TopicClasses {
     return cls.retain || this.#exception(cls, identity, topic, now) !== undefined
   }
 
-  /** Apply the class to an inbound message: refuse it, or return it rewritten. */
+  /**
+   * Apply the class to an inbound message: refuse it, or return a rewritten
+   * copy stamped with `ctx.identity` as its source (`originIdentity`), so a
+   * retained copy can be judged by it later (C15). One copy per message.
+   */
   applyPublish(message: Message, ctx: PublishContext): ClassOutcome {
     const cls = this.#classOf(ctx.identity, message.topic)
-    const prefix = `class.${cls.name}`
     // An empty retained payload clears the retained message: always allowed.
     const clearing = message.retain && message.payload.length === 0
 
@@ -182,7 +187,11 @@ export class TopicClasses {
         return refuse('policy.retain', ReasonCode.NotAuthorized, ReasonCode.RetainNotSupported)
       const exception = this.#exception(cls, ctx.identity, message.topic, ctx.now)
       if (!cls.retain && !exception) {
-        return refuse(`${prefix}.retain`, ReasonCode.NotAuthorized, ReasonCode.RetainNotSupported)
+        return refuse(
+          `class.${cls.name}.retain`,
+          ReasonCode.NotAuthorized,
+          ReasonCode.RetainNotSupported,
+        )
       }
       exceptionEnd = cls.retain ? undefined : exception?.expiresAtMs
     }
@@ -192,7 +201,7 @@ export class TopicClasses {
       return refuse('policy.qos', ReasonCode.NotAuthorized, ReasonCode.QosNotSupported)
     }
     if (message.qos > cls.maxQos) {
-      return refuse(`${prefix}.qos`, ReasonCode.NotAuthorized, ReasonCode.QosNotSupported)
+      return refuse(`class.${cls.name}.qos`, ReasonCode.NotAuthorized, ReasonCode.QosNotSupported)
     }
 
     // 3. Payload size, content type and fields.
@@ -207,27 +216,27 @@ export class TopicClasses {
     // counts from when it is sent: cap the interval, set no time yet.
     if (message.willExpirySeconds !== undefined) {
       const willExpirySeconds = Math.min(message.willExpirySeconds, cls.expiryMaxSeconds)
-      return { allow: true, message: { ...out, willExpirySeconds } }
+      const stamp = { willExpirySeconds, originIdentity: ctx.identity }
+      return { allow: true, message: copyMessage(out, stamp) }
     }
     // Otherwise: default when absent, capped at the maximum, and a retained
     // message under an exception dies with the exception.
     const cap = ctx.now + cls.expiryMaxSeconds * 1000
     const asked = message.expiresAt ?? ctx.now + cls.expiryDefaultSeconds * 1000
     const expiresAt = Math.min(asked, cap, exceptionEnd ?? Number.POSITIVE_INFINITY)
-    return { allow: true, message: { ...out, expiresAt } }
+    return { allow: true, message: copyMessage(out, { expiresAt, originIdentity: ctx.identity }) }
   }
 
   #applyPayload(cls: CompiledClass, message: Message, ctx: PublishContext): ClassOutcome {
-    const prefix = `class.${cls.name}`
     if (cls.maxPayloadBytes !== undefined && message.payload.length > cls.maxPayloadBytes) {
-      return refuse(`${prefix}.payload-size`, ReasonCode.QuotaExceeded)
+      return refuse(`class.${cls.name}.payload-size`, ReasonCode.QuotaExceeded)
     }
 
     let properties = message.properties
     if (cls.contentType !== undefined) {
       const sent = properties?.contentType
       if (ctx.protocolVersion === 5 && mediaType(sent ?? '') !== mediaType(cls.contentType)) {
-        return refuse(`${prefix}.content-type`, ReasonCode.PayloadFormatInvalid)
+        return refuse(`class.${cls.name}.content-type`, ReasonCode.PayloadFormatInvalid)
       }
       // 3.1.1 has no Content Type: the broker states the class's for it.
       if (ctx.protocolVersion === 4) properties = { ...properties, contentType: cls.contentType }
@@ -239,7 +248,11 @@ export class TopicClasses {
       if (!Buffer.isBuffer(result)) return result
       payload = result
     }
-    return { allow: true, message: { ...message, payload, properties } }
+    // Unchanged: no copy (the caller makes one for the expiry anyway).
+    if (payload === message.payload && properties === message.properties) {
+      return { allow: true, message }
+    }
+    return { allow: true, message: copyMessage(message, { payload, properties }) }
   }
 
   #applyJson(

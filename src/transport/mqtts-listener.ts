@@ -27,7 +27,9 @@ export async function createMqttsListener(
 ): Promise<RunningTlsListener> {
   const o = resolveTlsOptions(options)
   const guard = new TlsGuard(o, broker, deps)
-  const server = createServer(guard.serverOptions())
+  // No Nagle: an MQTT packet is small and waits for no more bytes; with it, a
+  // PUBLISH or PUBACK can sit up to a delayed-ACK period (40 ms) in the kernel.
+  const server = createServer({ ...guard.serverOptions(), noDelay: true })
   guard.attach(server)
 
   // Every raw socket, admitted or mid-handshake, so close() ends them all.

@@ -324,3 +324,30 @@ describe('Receive Maximum across a reconnection, MQTT 5.0', () => {
     assert.deepEqual(seen, ['1', '2', '3', '4', '5'])
   })
 })
+
+describe('queue caps, online and offline (C24, issue #7)', () => {
+  it('holds up to maxQueuedMessagesOnline for a connected client, trims to maxQueuedMessages when it leaves; every drop audited', async () => {
+    const limits = { maxInflightMessages: 1, maxQueuedMessages: 2, maxQueuedMessagesOnline: 5 }
+    const { audit } = await broker({ limits })
+    const { client: sub } = await raw(4, keep(4, 'slow'))
+    await subscribe(sub, 'q/#', 1)
+    const { client: pub } = await raw(4, { clientId: 'p' })
+    // One goes out and is never acknowledged; five wait; four are dropped.
+    for (let i = 0; i < 10; i++) publish(pub, `q/${i}`, `${i}`, 1, i + 1)
+    await waitFor(() => audit.ofType('message.dropped').length === 4)
+    assert.equal((await publishes(sub, 1)).length, 1)
+    const queued = () => (tb as TestBroker).broker.sessions.get('slow')?.queue.length
+    assert.equal(queued(), 5)
+
+    // Away: the offline cap applies at once, oldest first.
+    await dropAndWait(sub)
+    assert.equal(queued(), 2)
+    const dropped = audit.ofType('message.dropped')
+    assert.equal(dropped.length, 7)
+    assert.ok(dropped.every((e) => e.clientId === 'slow' && e.reason === 'queue-full'))
+    assert.deepEqual(
+      dropped.map((e) => e.topic),
+      ['q/1', 'q/2', 'q/3', 'q/4', 'q/5', 'q/6', 'q/7'],
+    )
+  })
+})

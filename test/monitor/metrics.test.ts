@@ -68,6 +68,13 @@ describe('metrics (C29 operations)', () => {
     assert.equal(value(text, 'phimq_denials_total{action="connect",reason="auth.password"}'), 1)
     // No client id ever becomes a label (C26).
     assert.equal(text.includes('patient'), false)
+
+    // Message counts are tallied between scrapes: a second scrape adds on.
+    sink.emit(publishAllowedEvent(client, msg(2)))
+    const again = await metrics.render()
+    assert.equal(value(again, 'phimq_messages_received_total{qos="2"}'), 3)
+    assert.equal(value(again, 'phimq_received_payload_bytes_total'), 15)
+    assert.equal(value(again, 'phimq_messages_sent_total{qos="1"}'), 1)
     assert.equal(text.includes('078-05-1120'), false)
   })
 
