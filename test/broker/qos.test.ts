@@ -93,6 +93,18 @@ for (const version of [4, 5] as const) {
       assert.equal(ack.messageId, 321)
     })
 
+    for (const qos of [1, 2] as const) {
+      it(`closes the connection on a QoS ${qos} PUBLISH with Packet Identifier 0 and routes nothing [MQTT-2.2.1-3]`, async () => {
+        const { client: sub } = await raw(version, { clientId: 's' })
+        await subscribe(sub, 'zero/#', 1)
+        const { client } = await raw(version, { clientId: 'p' })
+        publish(client, 'zero/1', 'x', qos, 0)
+        await client.waitClosed()
+        assert.equal(client.inbox.filter((p) => p.cmd === 'puback' || p.cmd === 'pubrec').length, 0)
+        assert.deepEqual(await publishes(sub), [])
+      })
+    }
+
     it('routes a QoS 2 message once, even when the PUBLISH is resent before PUBREL [MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-9] (5.0)', async () => {
       const { client: sub } = await raw(version, { clientId: 's' })
       await subscribe(sub, 'once/#', 0)
