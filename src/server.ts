@@ -80,6 +80,7 @@ export async function startServer(
     : createAuditPipeline({
         config,
         dataDir: loaded.dataDir,
+        configSource: loaded.source,
         logger: log,
         metrics,
         certificates: () => certificates.watched(),

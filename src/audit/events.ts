@@ -142,6 +142,14 @@ export type AuditEvent =
   | (Base<'audit.started'> & {
       clockSource: string
       segment: string
+      /**
+       * The broker environment (`dev`, `test`, `prod`) of the process that
+       * opened the trail: `phimq audit --no-auditor` trusts this, not the
+       * config it is given (C27).
+       */
+      environment?: string | undefined
+      /** Absolute path of the config file that process started with (C27). */
+      config?: string | undefined
       /** After a crash: the segment left without a final checkpoint. */
       recoveredSegment?: string | undefined
       /** After a crash: bytes at its end without a newline (a torn write). */

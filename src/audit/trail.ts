@@ -70,6 +70,10 @@ export interface TrailOptions {
   readonly clock?: Clock | undefined
   /** Recorded in `audit.started`, e.g. `system` or `ntp:chrony`. */
   readonly clockSource?: string | undefined
+  /** Recorded in `audit.started`: the broker environment (C27). */
+  readonly environment?: string | undefined
+  /** Recorded in `audit.started`: absolute path of the config file (C27). */
+  readonly configSource?: string | undefined
   /** Rotate once a segment reaches this size. Default 64 MiB. */
   readonly maxSegmentBytes?: number | undefined
   /** Rotate once a segment is this old. Default 1440 (a day). */
@@ -180,6 +184,8 @@ export class TrailAuditSink implements AuditSink {
       type: 'audit.started',
       clockSource: options.clockSource ?? 'system',
       segment: this.#segment,
+      environment: options.environment,
+      config: options.configSource,
       ...(resumed.recovered && {
         recoveredSegment: resumed.recovered.segment,
         tornBytes: resumed.recovered.tornBytes,

@@ -4,10 +4,14 @@
  *
  * 1. find the config that owns the trail (`--config`, else `phimq.yaml`
  *    beside the trail directory): it names the data directory, which
- *    holds the auditors, and the environment;
+ *    holds the auditors. It must be the config file named by the trail's
+ *    latest `audit.started` record: a config the reader wrote, pointing
+ *    at someone else's trail, owns nothing (src/audit/trail-starts.ts);
  * 2. check the reader: `--auditor NAME` with its password and a current
  *    one-time code (src/audit/auditors.ts), or `--no-auditor`, accepted
- *    only when the owning config says `environment: dev`;
+ *    only when the owning config says `environment: dev` and so does
+ *    every `audit.started` record in the trail (fail closed: a record
+ *    without an environment refuses the bypass);
  * 3. write the read, granted or denied, as a pending file in
  *    `<trail>/pending-reads/`; if that fails, nothing is read (fail closed);
  * 4. if a broker holds the data directory's `phimq.pid`, it records the
@@ -25,6 +29,7 @@ import { type AuditReadRequest, auditReadEvent, queueAuditRead } from '../audit/
 import { authenticateAuditor } from '../audit/auditors.js'
 import type { AuditReadDenial } from '../audit/events.js'
 import { createAuditPipeline } from '../audit/pipeline.js'
+import { readTrailStarts, type TrailStart } from '../audit/trail-starts.js'
 import { type LoadedConfig, loadConfigFile } from '../config/load.js'
 import { AuditorDeniedError } from '../errors.js'
 import { lockDataDir } from './start.js'
@@ -100,9 +105,12 @@ export async function admitRead(
   return true
 }
 
-type Owner = { loaded: LoadedConfig } | { problem: string }
+type Owner = { loaded: LoadedConfig; starts: TrailStart[] } | { problem: string }
 
-/** Step 1: the loaded config whose trail directory is `opts.dir`. */
+/**
+ * Step 1: the loaded config whose trail directory is `opts.dir`, and
+ * which the trail's latest start names as its config.
+ */
 function findOwner(opts: { dir: string; config?: string | undefined }): Owner {
   const path = opts.config ?? join(dirname(resolve(opts.dir)), 'phimq.yaml')
   if (opts.config === undefined && !existsSync(path)) {
@@ -122,7 +130,29 @@ function findOwner(opts: { dir: string; config?: string | undefined }): Owner {
   if (audit.sink !== 'trail' || !samePath(trailDir, opts.dir)) {
     return { problem: `${path} does not own this trail (its audit.trail.dir is elsewhere)` }
   }
-  return { loaded }
+  // The trail, not the command line, says which config its broker runs with.
+  const starts = readTrailStarts(opts.dir)
+  const latest = starts.at(-1)
+  if (latest?.config === undefined) {
+    return {
+      problem:
+        'the trail names no config it was started with (no audit.started record with one): start its broker once',
+    }
+  }
+  if (!samePath(latest.config, loaded.source)) {
+    return { problem: `${path} is not the config this trail's broker last started with` }
+  }
+  return { loaded, starts }
+}
+
+/**
+ * The dev bypass needs the config and the trail to agree: the config says
+ * `dev`, and every start recorded in the trail says `dev`. A start that
+ * names no environment (an older trail, an unreadable record) refuses.
+ */
+function isDevTrail(owner: { loaded: LoadedConfig; starts: TrailStart[] }): boolean {
+  if (owner.loaded.config.environment !== 'dev') return false
+  return owner.starts.length > 0 && owner.starts.every((s) => s.environment === 'dev')
 }
 
 /** Step 2: may this reader read? */
@@ -131,13 +161,14 @@ async function checkReader(opts: ReaderOptions, owner: Owner, io: AccessIo): Pro
   if (!('loaded' in owner)) {
     return { result: 'denied', reason: 'no-owner', auditor, message: owner.problem }
   }
-  const isDev = owner.loaded.config.environment === 'dev'
+  const isDev = isDevTrail(owner)
   if (opts.auditor === false) {
     if (isDev) return { result: 'granted', devBypass: true }
     return {
       result: 'denied',
       reason: 'bypass-refused',
-      message: '--no-auditor is allowed only when the owning config has environment: dev',
+      message:
+        '--no-auditor is allowed only for a trail whose broker has only run with environment: dev',
     }
   }
   if (auditor === undefined) {
@@ -196,7 +227,7 @@ async function flushPendingReads(owner: Owner, io: AccessIo): Promise<void> {
   }
   try {
     // Opening the pipeline records every pending read; closing seals the segment.
-    await createAuditPipeline({ config, dataDir }).close()
+    await createAuditPipeline({ config, dataDir, configSource: owner.loaded.source }).close()
   } catch (err) {
     const code = (err as { code?: unknown }).code ?? 'error'
     io.err(`note: cannot open the trail to record this read (${String(code)}); it stays pending`)

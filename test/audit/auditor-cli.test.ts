@@ -61,7 +61,12 @@ async function writeOwnedTrail(): Promise<string> {
   )
   const loaded = loadConfigFile(join(dir, 'phimq.yaml'))
   const clock = new ManualClock(T0 - 60_000)
-  const pipeline = createAuditPipeline({ config: loaded.config, dataDir: loaded.dataDir, clock })
+  const pipeline = createAuditPipeline({
+    config: loaded.config,
+    dataDir: loaded.dataDir,
+    configSource: loaded.source,
+    clock,
+  })
   pipeline.sink.emit(denied(1, 'sensor-1'))
   await pipeline.close()
   return join(dir, 'audit')

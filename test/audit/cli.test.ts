@@ -43,7 +43,12 @@ async function writeOwnedTrail(): Promise<string> {
   )
   const loaded = loadConfigFile(join(dir, 'phimq.yaml'))
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 12, 0, 0))
-  const pipeline = createAuditPipeline({ config: loaded.config, dataDir: loaded.dataDir, clock })
+  const pipeline = createAuditPipeline({
+    config: loaded.config,
+    dataDir: loaded.dataDir,
+    configSource: loaded.source,
+    clock,
+  })
   pipeline.sink.emit(denied(1, 'sensor-1'))
   await pipeline.close()
   return join(dir, 'audit')
@@ -61,6 +66,9 @@ async function writeTrail(): Promise<string> {
     dir: trailDir,
     keyPath: join(dir, 'key.pem'),
     nodeId: 'n1',
+    // What the broker records at start: `--no-auditor` trusts these, not the config given.
+    environment: 'dev',
+    configSource: join(dir, 'phimq.yaml'),
     clock,
   })
   const sub: AuditEvent = {
@@ -245,7 +253,12 @@ describe('phimq audit CLI (C27)', () => {
     // The broker's pipeline records the pending read (at start, then every second).
     const loaded = loadConfigFile(join(dir, 'phimq.yaml'))
     const clock = new ManualClock(Date.UTC(2026, 5, 1, 13, 0, 0))
-    const pipeline = createAuditPipeline({ config: loaded.config, dataDir: loaded.dataDir, clock })
+    const pipeline = createAuditPipeline({
+      config: loaded.config,
+      dataDir: loaded.dataDir,
+      configSource: loaded.source,
+      clock,
+    })
     await pipeline.close()
     const reads = [...searchTrail(trailDir, { types: ['audit.read'] })].map((h) => h.record)
     assert.equal(reads.length, 1)
