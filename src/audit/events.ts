@@ -152,8 +152,13 @@ export type AuditEvent =
       config?: string | undefined
       /** After a crash: the segment left without a final checkpoint. */
       recoveredSegment?: string | undefined
-      /** After a crash: bytes at its end without a newline (a torn write). */
+      /** After a crash: bytes at its end without a newline (a torn write), cut off. */
       tornBytes?: number | undefined
+      /**
+       * After a crash: records of that segment after its last checkpoint,
+       * unsigned until this start sealed the segment with a recovery checkpoint.
+       */
+      unsignedRecords?: number | undefined
     })
   /** An expired segment was deleted by retention (C27). */
   | (Base<'audit.segment-deleted'> & {

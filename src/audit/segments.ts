@@ -33,6 +33,15 @@ export interface CheckpointBody {
   readonly lastSeq: number
   /** True when this checkpoint closes the segment. */
   readonly final: boolean
+  /**
+   * Set on the final checkpoint a restart writes into a segment left open
+   * by a crash: the segment was sealed at recovery, not by its writer.
+   */
+  readonly recovered?: true | undefined
+  /** At recovery: records after the segment's last checkpoint (signed only now). */
+  readonly unsignedRecords?: number | undefined
+  /** At recovery: bytes of a torn last line, cut off before the seal. */
+  readonly tornBytes?: number | undefined
   readonly keyId: string
   readonly prevHash: string
 }

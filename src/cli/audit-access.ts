@@ -14,13 +14,18 @@
  *    without an environment refuses the bypass);
  * 3. write the read, granted or denied, as a pending file in
  *    `<trail>/pending-reads/`; if that fails, nothing is read (fail closed);
- * 4. if a broker holds the data directory's `phimq.pid`, it records the
+ * 4. a granted command reads the trail now, as the files are: nothing has
+ *    written to the trail since step 1 (a verifier must not sign what it
+ *    checks);
+ * 5. if a broker holds the data directory's `phimq.pid`, it records the
  *    pending read within a second (one writer per trail); otherwise the
  *    command takes `phimq.pid`, opens the audit pipeline (which records
  *    every pending read), closes it and lets go.
  *
- * Without an owning config, or with a signing key this user cannot read,
- * the read stays pending until the broker's next start; stderr says so.
+ * Without an owning config, with a signing key this user cannot read, or
+ * with a last segment left open by a crash (sealing it is the broker's
+ * job at its next start), the read stays pending until the broker's next
+ * start; stderr says so.
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { userInfo } from 'node:os'
@@ -29,10 +34,11 @@ import { type AuditReadRequest, auditReadEvent, queueAuditRead } from '../audit/
 import { authenticateAuditor } from '../audit/auditors.js'
 import type { AuditReadDenial } from '../audit/events.js'
 import { createAuditPipeline } from '../audit/pipeline.js'
+import { trailLeftOpen } from '../audit/trail.js'
 import { readTrailStarts, type TrailStart } from '../audit/trail-starts.js'
 import { type LoadedConfig, loadConfigFile } from '../config/load.js'
 import { AuditorDeniedError } from '../errors.js'
-import { lockDataDir } from './start.js'
+import { dataDirHolder, lockDataDir } from './start.js'
 
 /** Environment variable holding the auditor's password. */
 export const AUDITOR_PASSWORD_ENV = 'PHIMQ_AUDITOR_PASSWORD'
@@ -65,16 +71,24 @@ type Access =
   | { result: 'granted'; auditor?: string; devBypass?: true }
   | { result: 'denied'; reason: AuditReadDenial; auditor?: string | undefined; message: string }
 
+/** A granted read: what the reader may assume, and step 5 to run after reading. */
+export interface Admission {
+  /** A broker holds the data directory: it writes the trail's last segment now. */
+  readonly live: boolean
+  /** Step 5: record the pending read (call after reading). */
+  record(): Promise<void>
+}
+
 /**
- * Steps 1–4 of the header. True when the reader may read (the read is
- * recorded or queued); false, with exit code 2 and the reason on stderr,
- * when the read is refused or cannot be recorded.
+ * Steps 1–3 of the header. An `Admission` when the reader may read (the
+ * read is queued; call `record()` once done); undefined, with exit code 2
+ * and the reason on stderr, when the read is refused or cannot be queued.
  */
 export async function admitRead(
   opts: ReaderOptions,
   what: Pick<AuditReadRequest, 'command' | 'filters' | 'trustedKey'>,
   io: AccessIo,
-): Promise<boolean> {
+): Promise<Admission | undefined> {
   const owner = findOwner(opts)
   const access = await checkReader(opts, owner, io)
   const event = auditReadEvent({
@@ -92,17 +106,18 @@ export async function admitRead(
     const code = (err as NodeJS.ErrnoException).code ?? 'error'
     io.err(`cannot record this read of the audit trail (${code}); nothing was read (C27)`)
     io.exit(2)
-    return false
+    return undefined
   }
-  await flushPendingReads(owner, io)
 
   if (access.result === 'denied') {
+    await flushPendingReads(opts.dir, owner, io)
     const err = new AuditorDeniedError(access.message)
     io.err(`phimq: ${err.message} [${err.code}]`)
     io.exit(2)
-    return false
+    return undefined
   }
-  return true
+  const live = 'loaded' in owner && dataDirHolder(owner.loaded.dataDir) !== undefined
+  return { live, record: () => flushPendingReads(opts.dir, owner, io) }
 }
 
 type Owner = { loaded: LoadedConfig; starts: TrailStart[] } | { problem: string }
@@ -211,8 +226,8 @@ async function checkReader(opts: ReaderOptions, owner: Owner, io: AccessIo): Pro
   }
 }
 
-/** Step 4: record pending reads now, unless a running broker will. */
-async function flushPendingReads(owner: Owner, io: AccessIo): Promise<void> {
+/** Step 5: record pending reads now, unless a running broker will. */
+async function flushPendingReads(trailDir: string, owner: Owner, io: AccessIo): Promise<void> {
   if (!('loaded' in owner)) {
     io.err('note: no config owns this trail; the read is recorded when its broker next starts')
     return
@@ -223,6 +238,14 @@ async function flushPendingReads(owner: Owner, io: AccessIo): Promise<void> {
     unlock = lockDataDir(dataDir)
   } catch {
     // A running broker holds the trail: it records the pending read itself.
+    return
+  }
+  if (trailLeftOpen(trailDir)) {
+    // Opening the trail would seal the crashed segment: that is the broker's start, not ours.
+    unlock()
+    io.err(
+      'note: the trail was left open by a crash; the read is recorded when its broker next starts',
+    )
     return
   }
   try {
