@@ -178,7 +178,7 @@ export type AuditEvent =
       command: 'verify' | 'search' | 'unknown'
       /** `denied`: nothing was read. */
       result: 'granted' | 'denied'
-      /** The `--auditor` name given, if any (checked or not: see `reason`). */
+      /** The `--auditor` name given, if any (checked or not: see `reason`), PHI masked. */
       auditor?: string | undefined
       /** Why a read was denied. */
       reason?: AuditReadDenial | undefined
@@ -194,6 +194,7 @@ export type AuditEvent =
             from?: string | undefined
             to?: string | undefined
             types?: string[] | undefined
+            /** Masked by the PHI detectors. */
             client?: string | undefined
             /** Masked by the PHI detectors. */
             topic?: string | undefined

@@ -228,6 +228,33 @@ describe('phimq audit CLI (C27)', () => {
     assert.equal(verifyTrail({ dir: trailDir }).ok, true)
   })
 
+  it('the auditor name and the --client filter are recorded with PHI masked (synthetic e-mail)', async () => {
+    const trailDir = await writeOwnedTrail()
+    const email = 'pat.synthetic@example.org'
+    const search = await run(
+      'audit',
+      'search',
+      '--no-auditor',
+      '--dir',
+      trailDir,
+      '--client',
+      email,
+    )
+    assert.equal(search.code, 0, search.err.join('\n'))
+    // An auditor name that is an e-mail address: refused (no credentials), still recorded.
+    const named = await run('audit', 'verify', '--dir', trailDir, '--auditor', email)
+    assert.equal(named.code, 2)
+
+    const reads = [...searchTrail(trailDir, { types: ['audit.read'] })].map((h) => h.record)
+    assert.equal(reads.length, 2)
+    const text = JSON.stringify(reads)
+    assert.equal(text.includes('pat.synthetic'), false, text)
+    assert.equal(text.includes('example.org'), false, text)
+    const [first, second] = reads as Array<{ filters?: { client?: string }; auditor?: string }>
+    assert.match(first?.filters?.client ?? '', /\*\*\*/)
+    assert.match(second?.auditor ?? '', /\*\*\*/)
+  })
+
   it('while a broker holds phimq.pid the CLI leaves the read to it and never writes the trail (C27)', async () => {
     const trailDir = await writeOwnedTrail()
     const before = readdirSync(trailDir)
