@@ -31,7 +31,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { type AuditReadRequest, auditReadEvent, queueAuditRead } from '../audit/access.js'
-import { authenticateAuditor } from '../audit/auditors.js'
+import { auditorRecordPath, authenticateAuditor } from '../audit/auditors.js'
 import type { AuditReadDenial } from '../audit/events.js'
 import { createAuditPipeline } from '../audit/pipeline.js'
 import { trailLeftOpen } from '../audit/trail.js'
@@ -217,13 +217,29 @@ async function checkReader(opts: ReaderOptions, owner: Owner, io: AccessIo): Pro
     now: io.now?.(),
   })
   if (check.ok) return { result: 'granted', auditor }
-  // One message for every failure: it must not say which part was wrong.
+  const path = auditorRecordPath(owner.loaded.dataDir, auditor)
   return {
     result: 'denied',
     reason: check.reason,
     auditor,
-    message: 'auditor authentication failed (a one-time code works once: wait for the next)',
+    message: denialMessage(check.reason, path),
   }
+}
+
+/**
+ * What a refused auditor is told. Wrong password, wrong code and unknown
+ * name share one message: it must not say which factor was wrong. A
+ * reused code (password and code were right) says to wait for the next;
+ * an unsafe record file is the operator's to fix, and says how.
+ */
+function denialMessage(reason: AuditReadDenial, recordPath?: string): string {
+  if (reason === 'otp-reused') {
+    return 'auditor authentication failed (that one-time code was used already: wait for the next)'
+  }
+  if (reason === 'record-unsafe') {
+    return `the auditor record's file mode is unsafe (readable or writable by group or others): chmod 600 ${recordPath ?? 'it'}`
+  }
+  return 'auditor authentication failed'
 }
 
 /** Step 5: record pending reads now, unless a running broker will. */
