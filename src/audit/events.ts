@@ -240,6 +240,16 @@ export type AuditEvent =
       changes: Record<string, string[]>
     })
   /** A policy reload failed validation; the old policy stays in force. */
+  /**
+   * A reload (SIGHUP) found the config file unusable: unreadable, not
+   * YAML, or failing the schema. Nothing changed. One per reload attempt.
+   */
+  | (Base<'config.reload-refused'> & {
+      /** The error code, e.g. `PHIMQ_CONFIG_INVALID`. */
+      code: string
+      /** Where and what kind: key path, line, column, issue code; never the file's content. */
+      problems: Array<{ key?: string; line?: number; column?: number; code: string }>
+    })
   | (Base<'policy.reload-refused'> & {
       /** Why, one line per problem; config paths, never topic values unmasked. */
       problems: string[]
