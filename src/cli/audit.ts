@@ -96,7 +96,7 @@ function addReaderOptions(command: Command): Command {
     .addOption(
       new Option(
         '--no-auditor',
-        'read without an auditor: only when the config is environment: dev',
+        'read without an auditor: only for a dev trail (its config and every recorded start)',
       ),
     )
     .option(
