@@ -15,9 +15,32 @@ export class PhimqError extends Error {
   }
 }
 
+/**
+ * One problem of a config file, without its content: where it is and what
+ * kind of problem it is (a YAML error code, a schema issue code, or an
+ * errno code when the file cannot be read). Safe for an audit event.
+ */
+export interface ConfigProblem {
+  /** Key path, e.g. `listeners.0.port`; `(root)` for the whole document. */
+  readonly key?: string | undefined
+  readonly line?: number | undefined
+  readonly column?: number | undefined
+  readonly code: string
+}
+
 /** The configuration file is missing, unreadable, or fails the schema. */
 export class ConfigError extends PhimqError {
   override readonly code = 'PHIMQ_CONFIG_INVALID'
+  /** Each problem found, located, without the file's content. */
+  readonly problems: readonly ConfigProblem[]
+
+  constructor(
+    message: string,
+    options?: ErrorOptions & { problems?: readonly ConfigProblem[] | undefined },
+  ) {
+    super(message, options)
+    this.problems = options?.problems ?? []
+  }
 }
 
 /** A listener is configured in a way the security rules forbid. */

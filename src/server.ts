@@ -2,6 +2,7 @@
  * Composition: builds one running broker from a validated config.
  */
 import { resolve } from 'node:path'
+import type { AuditEvent } from './audit/events.js'
 import { type AuditPipeline, createAuditPipeline } from './audit/pipeline.js'
 import type { AuditSink } from './audit/sink.js'
 import { TopicMaskingAuditSink } from './audit/topic-masking.js'
@@ -12,7 +13,7 @@ import { silentLogger } from './broker/logger.js'
 import { type LoadedConfig, loadConfigFile } from './config/load.js'
 import { reportWeakenedControls } from './config/prod-checks.js'
 import type { Config } from './config/schema.js'
-import { ListenError } from './errors.js'
+import { ConfigError, ListenError, PhimqError } from './errors.js'
 import { BrokerCertificates } from './monitor/certificates.js'
 import { probeHostClock } from './monitor/clock-sync.js'
 import { Metrics } from './monitor/metrics.js'
@@ -80,6 +81,7 @@ export async function startServer(
     : createAuditPipeline({
         config,
         dataDir: loaded.dataDir,
+        configSource: loaded.source,
         logger: log,
         metrics,
         certificates: () => certificates.watched(),
@@ -182,7 +184,7 @@ export async function startServer(
     denyList,
     listeners,
     metricsUrl: metricsServer?.url,
-    reloadPolicy: () => reloadPolicy(loaded, gate, broker),
+    reloadPolicy: () => reloadPolicy(loaded, { gate, broker, audit }),
     close: stopAll,
   }
 }
@@ -196,22 +198,45 @@ function brokerCertificates(config: Config, baseDir: string): BrokerCertificates
   return new BrokerCertificates(files)
 }
 
+/**
+ * SIGHUP: re-read the config file and swap in its policy. Every refused
+ * attempt is one audit event: `config.reload-refused` when the file cannot
+ * be used, `policy.reload-refused` when the policy in it is refused (the
+ * gate records that one) or none was loaded at start.
+ */
 function reloadPolicy(
   loaded: LoadedConfig,
-  gate: Gate,
-  broker: Broker,
+  { gate, broker, audit }: { gate: Gate; broker: Broker; audit: AuditSink },
 ): { ok: true; changed: boolean } | { ok: false; errors: string[] } {
   if (!(gate instanceof PolicyGate)) {
-    return { ok: false, errors: ['no policy section was loaded at start; restart to add one'] }
+    const problem = 'no policy section was loaded at start; restart to add one'
+    audit.emit({ type: 'policy.reload-refused', problems: [problem] })
+    return { ok: false, errors: [problem] }
   }
   let next: LoadedConfig
   try {
     next = loadConfigFile(loaded.source)
   } catch (err) {
+    audit.emit(configReloadRefused(err))
     return { ok: false, errors: [err instanceof Error ? err.message : 'config unreadable'] }
   }
   const result = gate.reload(next.config.policy)
   if (!result.ok) return { ok: false, errors: result.errors }
   if (result.changes.changed) broker.reevaluateSessions('policy.reloaded')
   return { ok: true, changed: result.changes.changed }
+}
+
+/** The audit event for a config file a reload could not use: codes and places only. */
+function configReloadRefused(err: unknown): AuditEvent {
+  const code = err instanceof PhimqError ? err.code : 'PHIMQ_ERROR'
+  const problems =
+    err instanceof ConfigError
+      ? err.problems.map((p) => ({
+          ...(p.key !== undefined && { key: p.key }),
+          ...(p.line !== undefined && { line: p.line }),
+          ...(p.column !== undefined && { column: p.column }),
+          code: p.code,
+        }))
+      : []
+  return { type: 'config.reload-refused', code, problems }
 }

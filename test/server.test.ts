@@ -64,6 +64,45 @@ describe('startServer', () => {
     assert.ok(!result.ok && result.errors.length > 0)
   })
 
+  it('a reload from a broken, unknown-key or empty config file is one config.reload-refused event naming code and line, never content', () => {
+    const events = () => audit.ofType('config.reload-refused')
+    const before = events().length
+    const good = configText(policy)
+
+    // Broken YAML: a key with no colon in the middle of a block (line 5).
+    writeFileSync(file, good.replace('    type: tcp', '    type tcp\n    secret-value-7781'))
+    const broken = server.reloadPolicy()
+    assert.equal(broken.ok, false)
+    const message = !broken.ok ? (broken.errors[0] ?? '') : ''
+    assert.match(message, /is not valid yaml: line \d+ column \d+: [a-z_]+/)
+    assert.equal(message.match(/line \d+/g)?.length, 1, 'the first error, named once')
+    assert.equal(events().length, before + 1)
+    const yaml = events().at(-1)
+    assert.equal(yaml?.code, 'PHIMQ_CONFIG_INVALID')
+    assert.equal(typeof yaml?.problems[0]?.line, 'number')
+    assert.equal(typeof yaml?.problems[0]?.column, 'number')
+
+    // An unknown key: its path and line.
+    writeFileSync(file, `${good}colour: blue\n`)
+    assert.equal(server.reloadPolicy().ok, false)
+    assert.equal(events().length, before + 2)
+    const unknown = events().at(-1)?.problems
+    const lastLine = good.split('\n').length
+    assert.deepEqual(unknown, [{ key: 'colour', line: lastLine, code: 'unrecognized_keys' }])
+
+    // An empty file.
+    writeFileSync(file, '')
+    assert.equal(server.reloadPolicy().ok, false)
+    assert.equal(events().length, before + 3)
+    assert.deepEqual(events().at(-1)?.problems, [{ key: '(root)', code: 'invalid_type' }])
+
+    const recorded = JSON.stringify(events())
+    for (const text of ['secret-value-7781', 'blue', 'tcp']) {
+      assert.equal(recorded.includes(text), false, `no file content (${text}) in the events`)
+    }
+    writeFileSync(file, good)
+  })
+
   it('a policy reload from a changed file takes effect and is audited', () => {
     const without = policy.replace(
       / {2}- name: kiosk-no-ecg[\s\S]*?(?= {2}# The de-identification)/,

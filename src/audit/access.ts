@@ -10,8 +10,9 @@
  * When no broker runs, the CLI takes the lock itself and opens the
  * pipeline just long enough to do that (see `src/cli/audit.ts`).
  *
- * Topics in the query filters are masked by the PHI detectors before they
- * are written anywhere.
+ * Free text the reader typed (the auditor name, the `--client` filter)
+ * and topics in the query filters are masked by the PHI detectors before
+ * they are written anywhere: a mistyped name can be an e-mail address.
  */
 import { randomBytes } from 'node:crypto'
 import {
@@ -23,7 +24,7 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { join } from 'node:path'
-import { maskTopic } from '../phi/detectors.js'
+import { defaultDetector, maskTopic } from '../phi/detectors.js'
 import type { AuditEvent, AuditReadDenial } from './events.js'
 import type { AuditSink } from './sink.js'
 
@@ -55,7 +56,7 @@ const DENIALS: ReadonlySet<string> = new Set<AuditReadDenial>([
 export interface AuditReadRequest {
   readonly command: 'verify' | 'search'
   readonly result: 'granted' | 'denied'
-  /** The `--auditor` name given. */
+  /** The `--auditor` name given (masked by the PHI detectors). */
   readonly auditor?: string | undefined
   readonly reason?: AuditReadDenial | undefined
   /** `--no-auditor` accepted in a `dev` environment. */
@@ -75,19 +76,20 @@ export interface AuditReadFilters {
   readonly from?: string | undefined
   readonly to?: string | undefined
   readonly types?: readonly string[] | undefined
+  /** Masked by the PHI detectors. */
   readonly client?: string | undefined
   /** Masked by the PHI detectors. */
   readonly topic?: string | undefined
 }
 
-/** The event for one read, with the topic filter masked. */
+/** The event for one read, with the auditor name, client and topic filters masked. */
 export function auditReadEvent(request: AuditReadRequest): AuditReadEvent {
   const f = request.filters
   return {
     type: 'audit.read',
     command: request.command,
     result: request.result,
-    auditor: capOpt(request.auditor),
+    auditor: maskOpt(request.auditor),
     reason: request.reason,
     devBypass: request.devBypass,
     user: cap(request.user),
@@ -99,7 +101,7 @@ export function auditReadEvent(request: AuditReadRequest): AuditReadEvent {
       from: capOpt(f.from),
       to: capOpt(f.to),
       types: f.types?.slice(0, 32).map(cap),
-      client: capOpt(f.client),
+      client: maskOpt(f.client),
       topic: f.topic === undefined ? undefined : cap(maskTopic(f.topic)),
     },
   }
@@ -229,4 +231,9 @@ function cap(text: string): string {
 
 function capOpt(text: string | undefined): string | undefined {
   return text === undefined ? undefined : cap(text)
+}
+
+/** Capped first, so the detectors' work is bounded too. */
+function maskOpt(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : defaultDetector.maskText(cap(text))
 }

@@ -219,6 +219,11 @@ function auditorsDir(dataDir: string): string {
   return dir
 }
 
+/** Where auditor `name`'s record lives in `dataDir`. */
+export function auditorRecordPath(dataDir: string, name: string): string {
+  return recordPath(dataDir, name)
+}
+
 function recordPath(dataDir: string, name: string): string {
   return join(auditorsDir(dataDir), `${name}.json`)
 }

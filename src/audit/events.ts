@@ -142,10 +142,23 @@ export type AuditEvent =
   | (Base<'audit.started'> & {
       clockSource: string
       segment: string
+      /**
+       * The broker environment (`dev`, `test`, `prod`) of the process that
+       * opened the trail: `phimq audit --no-auditor` trusts this, not the
+       * config it is given (C27).
+       */
+      environment?: string | undefined
+      /** Absolute path of the config file that process started with (C27). */
+      config?: string | undefined
       /** After a crash: the segment left without a final checkpoint. */
       recoveredSegment?: string | undefined
-      /** After a crash: bytes at its end without a newline (a torn write). */
+      /** After a crash: bytes at its end without a newline (a torn write), cut off. */
       tornBytes?: number | undefined
+      /**
+       * After a crash: records of that segment after its last checkpoint,
+       * unsigned until this start sealed the segment with a recovery checkpoint.
+       */
+      unsignedRecords?: number | undefined
     })
   /** An expired segment was deleted by retention (C27). */
   | (Base<'audit.segment-deleted'> & {
@@ -165,7 +178,7 @@ export type AuditEvent =
       command: 'verify' | 'search' | 'unknown'
       /** `denied`: nothing was read. */
       result: 'granted' | 'denied'
-      /** The `--auditor` name given, if any (checked or not: see `reason`). */
+      /** The `--auditor` name given, if any (checked or not: see `reason`), PHI masked. */
       auditor?: string | undefined
       /** Why a read was denied. */
       reason?: AuditReadDenial | undefined
@@ -181,6 +194,7 @@ export type AuditEvent =
             from?: string | undefined
             to?: string | undefined
             types?: string[] | undefined
+            /** Masked by the PHI detectors. */
             client?: string | undefined
             /** Masked by the PHI detectors. */
             topic?: string | undefined
@@ -226,6 +240,16 @@ export type AuditEvent =
       changes: Record<string, string[]>
     })
   /** A policy reload failed validation; the old policy stays in force. */
+  /**
+   * A reload (SIGHUP) found the config file unusable: unreadable, not
+   * YAML, or failing the schema. Nothing changed. One per reload attempt.
+   */
+  | (Base<'config.reload-refused'> & {
+      /** The error code, e.g. `PHIMQ_CONFIG_INVALID`. */
+      code: string
+      /** Where and what kind: key path, line, column, issue code; never the file's content. */
+      problems: Array<{ key?: string; line?: number; column?: number; code: string }>
+    })
   | (Base<'policy.reload-refused'> & {
       /** Why, one line per problem; config paths, never topic values unmasked. */
       problems: string[]

@@ -33,6 +33,12 @@ export interface AuditPipelineOptions {
   readonly config: Config
   /** Absolute data directory (`LoadedConfig.dataDir`). */
   readonly dataDir: string
+  /**
+   * Absolute path of the config file (`LoadedConfig.source`), recorded in
+   * `audit.started` with the environment: `phimq audit` reads only with
+   * the config the trail's broker last started with (C27).
+   */
+  readonly configSource?: string | undefined
   readonly clock?: Clock | undefined
   readonly logger?: Logger | undefined
   /** When given, events are counted into it and it reports the trail's health. */
@@ -79,6 +85,8 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
       dir: at(audit.trail.dir),
       keyPath: at(audit.trail.keyFile),
       nodeId: config.nodeId,
+      environment: config.environment,
+      configSource: options.configSource,
       clock,
       logger,
       maxSegmentBytes: audit.trail.maxSegmentBytes,

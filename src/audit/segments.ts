@@ -33,6 +33,15 @@ export interface CheckpointBody {
   readonly lastSeq: number
   /** True when this checkpoint closes the segment. */
   readonly final: boolean
+  /**
+   * Set on the final checkpoint a restart writes into a segment left open
+   * by a crash: the segment was sealed at recovery, not by its writer.
+   */
+  readonly recovered?: true | undefined
+  /** At recovery: records after the segment's last checkpoint (signed only now). */
+  readonly unsignedRecords?: number | undefined
+  /** At recovery: bytes of a torn last line, cut off before the seal. */
+  readonly tornBytes?: number | undefined
   readonly keyId: string
   readonly prevHash: string
 }
@@ -131,10 +140,15 @@ export function readTail(path: string): { lastLine: string | undefined; tornByte
 export function readFirstLine(path: string): string | undefined {
   const fd = openSync(path, 'r')
   try {
-    const buf = Buffer.alloc(1024 * 1024)
-    const n = readSync(fd, buf, 0, buf.length, 0)
-    const end = buf.subarray(0, n).indexOf(0x0a)
-    return end < 0 ? undefined : buf.subarray(0, end).toString('utf8')
+    // Start small: callers read the first line of every segment.
+    for (let size = 16 * 1024; size <= 1024 * 1024; size *= 4) {
+      const buf = Buffer.alloc(size)
+      const n = readSync(fd, buf, 0, buf.length, 0)
+      const end = buf.subarray(0, n).indexOf(0x0a)
+      if (end >= 0) return buf.subarray(0, end).toString('utf8')
+      if (n < size) return undefined
+    }
+    return undefined
   } finally {
     closeSync(fd)
   }

@@ -21,12 +21,17 @@
  */
 import {
   chmodSync,
+  closeSync,
+  fsyncSync,
+  ftruncateSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   statSync,
   unlinkSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import type { Clock, TimerHandle } from '../broker/clock.js'
@@ -70,6 +75,10 @@ export interface TrailOptions {
   readonly clock?: Clock | undefined
   /** Recorded in `audit.started`, e.g. `system` or `ntp:chrony`. */
   readonly clockSource?: string | undefined
+  /** Recorded in `audit.started`: the broker environment (C27). */
+  readonly environment?: string | undefined
+  /** Recorded in `audit.started`: absolute path of the config file (C27). */
+  readonly configSource?: string | undefined
   /** Rotate once a segment reaches this size. Default 64 MiB. */
   readonly maxSegmentBytes?: number | undefined
   /** Rotate once a segment is this old. Default 1440 (a day). */
@@ -168,23 +177,52 @@ export class TrailAuditSink implements AuditSink {
 
     const resumed = resumePoint(this.#dir)
     this.#prevHash = resumed.prevHash
+    // A segment left open by a crash is sealed before anything else is
+    // written: its unsigned tail gets a signature now, not never (C27).
+    const sealed =
+      resumed.recovered &&
+      sealCrashedSegment({
+        path: join(this.#dir, resumed.recovered.segment),
+        segment: resumed.recovered.segment,
+        prevHash: resumed.prevHash,
+        lastSeq: resumed.lastSeq,
+        node: this.#node,
+        key: this.#key,
+        now: this.#clock.now(),
+      })
+    if (sealed) this.#prevHash = sealed.prevHash
     this.#stamper = new EventStamper(this.#node, this.#clock, resumed.lastSeq)
     // A restart always opens a new segment: closed files are never appended to.
     this.#segmentNo = resumed.lastSegment + 1
     this.#segment = segmentName(this.#segmentNo)
     this.#segmentOpenedAt = this.#clock.now()
 
-    // After a crash, say which segment was left open and how many torn
-    // bytes it ends with, so `verify` can tell a crash from an edit.
+    // After a crash, say which segment was left open, how many torn bytes
+    // were cut from its end and how many records were unsigned at the seal.
     this.emit({
       type: 'audit.started',
       clockSource: options.clockSource ?? 'system',
       segment: this.#segment,
-      ...(resumed.recovered && {
-        recoveredSegment: resumed.recovered.segment,
-        tornBytes: resumed.recovered.tornBytes,
-      }),
+      environment: options.environment,
+      config: options.configSource,
+      ...(resumed.recovered &&
+        sealed && {
+          recoveredSegment: resumed.recovered.segment,
+          tornBytes: sealed.tornBytes,
+          unsignedRecords: sealed.unsignedRecords,
+        }),
     })
+    if (sealed) {
+      this.#log.warn(
+        {
+          event: 'audit.crash-sealed',
+          segment: resumed.recovered?.segment,
+          unsignedRecords: sealed.unsignedRecords,
+          tornBytes: sealed.tornBytes,
+        },
+        'audit segment sealed after a crash',
+      )
+    }
     this.sweepRetention()
     this.#scheduleTick()
   }
@@ -384,6 +422,86 @@ export class TrailAuditSink implements AuditSink {
       this.emit({ type: 'audit.write-failed', code, bufferedRecords })
     }
   }
+}
+
+interface CrashSeal {
+  readonly path: string
+  readonly segment: string
+  /** Hash of the last complete record before the seal (any segment). */
+  readonly prevHash: string
+  readonly lastSeq: number
+  readonly node: string
+  readonly key: SigningKey
+  readonly now: number
+}
+
+/**
+ * Close a segment left open by a crash with a final checkpoint marked
+ * `recovered`: cut a torn last line (it has no hash to check), count the
+ * records after the last checkpoint, append the signed checkpoint and
+ * fsync. Returns the new chain head and what was found.
+ */
+function sealCrashedSegment(seal: CrashSeal): {
+  prevHash: string
+  unsignedRecords: number
+  tornBytes: number
+} {
+  try {
+    const bytes = readFileSync(seal.path)
+    const end = bytes.lastIndexOf(0x0a) + 1
+    const lines =
+      end === 0
+        ? []
+        : bytes
+            .subarray(0, end - 1)
+            .toString('utf8')
+            .split('\n')
+    let unsignedRecords = 0
+    for (let i = lines.length - 1; i >= 0; i--) {
+      if (parse(lines[i] as string)?.type === CHECKPOINT_TYPE) break
+      unsignedRecords++
+    }
+    const tornBytes = bytes.length - end
+    const line = checkpointLine(
+      {
+        type: CHECKPOINT_TYPE,
+        time: new Date(seal.now).toISOString(),
+        node: seal.node,
+        segment: seal.segment,
+        records: lines.length,
+        lastSeq: seal.lastSeq,
+        final: true,
+        recovered: true,
+        unsignedRecords,
+        tornBytes,
+        keyId: seal.key.keyId,
+        prevHash: seal.prevHash,
+      },
+      (text) => signText(seal.key.privateKey, text),
+    )
+    const fd = openSync(seal.path, 'r+')
+    try {
+      ftruncateSync(fd, end)
+      const data = Buffer.from(`${line}\n`, 'utf8')
+      writeSync(fd, data, 0, data.length, end)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    return { prevHash: sha256Hex(line), unsignedRecords, tornBytes }
+  } catch (err) {
+    throw new AuditWriteError(`cannot seal audit segment ${seal.segment} left open by a crash`, {
+      cause: err,
+    })
+  }
+}
+
+/**
+ * True when the trail's last segment was left open by a crash and not yet
+ * sealed: only the trail's owner, at its next start, should seal it.
+ */
+export function trailLeftOpen(dir: string): boolean {
+  return resumePoint(dir).recovered !== undefined
 }
 
 interface ResumePoint {

@@ -4,9 +4,15 @@
  * For each record: its own `hash` covers its text, its `prevHash` is the
  * SHA-256 of the line before (across segments), event sequence numbers
  * rise by one, checkpoint signatures verify with a known key, and every
- * segment but the last ends with a final checkpoint. A trail whose oldest
- * segments were deleted by retention must start at a hash named by an
- * `audit.segment-deleted` record.
+ * segment ends with a final checkpoint, except the one a running broker
+ * is writing (`live`). A segment left open by a crash is sealed by the
+ * next start with a checkpoint marked `recovered`: that is a warning
+ * naming how many records were unsigned until then; a segment still open
+ * with no broker writing it holds unsigned records and fails. A trail
+ * whose oldest segments were deleted by retention must start at a hash
+ * named by an `audit.segment-deleted` record.
+ *
+ * Verification only reads: it never signs, seals or appends.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -55,6 +61,12 @@ export interface VerifyOptions {
    * `dir`; pass an out-of-band copy to defend against a replaced key file.
    */
   readonly publicKeys?: KeyObject[] | undefined
+  /**
+   * A broker is running and writing the last segment: that one may be
+   * open, end in unsigned records and a half-written line. Default false:
+   * every segment must be sealed.
+   */
+  readonly live?: boolean | undefined
 }
 
 /** Public keys kept beside the segments, by key id. */
@@ -102,7 +114,8 @@ export function verifyTrail(options: VerifyOptions): VerifyReport {
     const bytes = readFileSync(join(options.dir, name))
     const next = segments[i + 1]
     const recovery = next ? recoveryNote(join(options.dir, next), name) : undefined
-    checkSegment({ name, bytes, isLast: next === undefined, recovery, keys, state })
+    const live = next === undefined && options.live === true
+    checkSegment({ name, bytes, live, recovery, keys, state })
   })
 
   // The oldest surviving record must start the chain or follow a recorded deletion.
@@ -127,28 +140,33 @@ export function verifyTrail(options: VerifyOptions): VerifyReport {
 interface SegmentCheck {
   readonly name: string
   readonly bytes: Buffer
-  readonly isLast: boolean
+  /** The segment a running broker writes now: it may still be open. */
+  readonly live: boolean
   /** Set when the next segment says this one was left open by a crash. */
   readonly recovery: { tornBytes: number } | undefined
   readonly keys: Map<string, KeyObject>
   readonly state: State
 }
 
-function checkSegment({ name, bytes, isLast, recovery, keys, state }: SegmentCheck): void {
+function checkSegment({ name, bytes, live, recovery, keys, state }: SegmentCheck): void {
   const end = bytes.lastIndexOf(0x0a) + 1
   const lines = bytes.subarray(0, end).toString('utf8').split('\n')
   lines.pop()
   const tornBytes = bytes.length - end
   if (tornBytes > 0) {
-    if (recovery?.tornBytes === tornBytes) {
+    if (live) {
+      state.warnings.push(`${name}: a record is being written (${tornBytes} bytes so far)`)
+    } else if (recovery?.tornBytes === tornBytes) {
+      // An older trail: the restart noted the tear but did not seal the segment (below).
       state.warnings.push(`${name} ends with ${tornBytes} torn bytes from a crash`)
     } else {
-      // A line without its newline, not declared by a restart: an edit.
+      // A line without its newline, not declared by a restart: an edit, or
+      // a crash no broker has recovered from yet.
       state.problems.push({ segment: name, index: lines.length, problem: 'incomplete last line' })
     }
   }
 
-  let closed = false
+  let closed: Record<string, unknown> | undefined
   let sinceCheckpoint = 0
   lines.forEach((line, index) => {
     state.records++
@@ -158,25 +176,39 @@ function checkSegment({ name, bytes, isLast, recovery, keys, state }: SegmentChe
     const record = checkRecord(name, index, line, keys, state)
     if (record?.type === CHECKPOINT_TYPE) {
       sinceCheckpoint = 0
-      if (record.final === true) closed = true
+      if (record.final === true) closed = record
     } else sinceCheckpoint++
     state.expectedPrev = sha256Hex(line)
   })
 
-  if (!closed && recovery) {
-    state.warnings.push(`${name} was left open by a crash; the next start recorded it`)
-  } else if (!closed && !isLast) {
-    state.problems.push({
-      segment: name,
-      index: Math.max(0, lines.length - 1),
-      problem: 'segment not closed by a final checkpoint',
-    })
-  } else if (!closed) {
-    state.warnings.push(`${name} is open (broker running, or stopped without closing the trail)`)
+  if (closed?.recovered === true) {
+    const unsigned = typeof closed.unsignedRecords === 'number' ? closed.unsignedRecords : 0
+    const torn = typeof closed.tornBytes === 'number' ? closed.tornBytes : 0
+    state.warnings.push(
+      `${name} was left open by a crash and sealed at the next start: ` +
+        `${unsigned} record(s) were unsigned before the seal` +
+        (torn > 0 ? `, ${torn} torn bytes cut` : ''),
+    )
   }
-  if (isLast && sinceCheckpoint > 0) {
-    state.warnings.push(`${sinceCheckpoint} record(s) after the last checkpoint are not signed yet`)
+  if (closed) return
+  if (live) {
+    state.warnings.push(`${name} is open (the running broker writes it)`)
+    if (sinceCheckpoint > 0) {
+      state.warnings.push(
+        `${sinceCheckpoint} record(s) after the last checkpoint are not signed yet`,
+      )
+    }
+    return
   }
+  // Not sealed and nobody writing it: its tail is unsigned and could be rewritten.
+  const why = recovery
+    ? 'left open by a crash and never sealed'
+    : 'not closed by a final checkpoint (left open by a crash? start the broker to seal it)'
+  state.problems.push({
+    segment: name,
+    index: Math.max(0, lines.length - 1),
+    problem: `segment ${why}: ${sinceCheckpoint} record(s) not signed`,
+  })
 }
 
 /** The crash note of `segment` in the `audit.started` record opening the next one. */

@@ -54,7 +54,11 @@ export function registerAuditCommands(program: Command, io: AuditCliIo = process
     .option('--json', 'print the report as JSON')
   addReaderOptions(verify).action(async (opts: VerifyOptions) => {
     const what = { command: 'verify', trustedKey: opts.key !== undefined } as const
-    if (await admitRead(opts, what, io)) runVerify(opts, io)
+    const admission = await admitRead(opts, what, io)
+    if (!admission) return
+    // Verify the files as they are, then record the read: never the other way round.
+    runVerify(opts, io, admission.live)
+    await admission.record()
   })
 
   const search = audit
@@ -76,7 +80,10 @@ export function registerAuditCommands(program: Command, io: AuditCliIo = process
       client: opts.client,
       topic: opts.topic,
     }
-    if (await admitRead(opts, { command: 'search', filters }, io)) runSearch(opts, io)
+    const admission = await admitRead(opts, { command: 'search', filters }, io)
+    if (!admission) return
+    runSearch(opts, io)
+    await admission.record()
   })
 
   return audit
@@ -89,7 +96,7 @@ function addReaderOptions(command: Command): Command {
     .addOption(
       new Option(
         '--no-auditor',
-        'read without an auditor: only when the config is environment: dev',
+        'read without an auditor: only for a dev trail (its config and every recorded start)',
       ),
     )
     .option(
@@ -108,9 +115,10 @@ function splitTypes(types: string | undefined): string[] | undefined {
   return types?.split(',').map((t) => t.trim())
 }
 
-function runVerify(opts: VerifyOptions, io: AuditCliIo): void {
+function runVerify(opts: VerifyOptions, io: AuditCliIo, live: boolean): void {
   const publicKeys = opts.key ? [createPublicKey(readFileSync(opts.key, 'utf8'))] : undefined
-  const report = verifyTrail({ dir: opts.dir, publicKeys })
+  // Only the segment a running broker writes may be open; every other must be sealed.
+  const report = verifyTrail({ dir: opts.dir, publicKeys, live })
   if (opts.json) io.out(JSON.stringify(report))
   else if (report.ok) {
     io.out(

@@ -178,6 +178,17 @@ export function lockDataDir(dir: string): () => void {
   throw new InitError(`cannot take ${path}; remove it if no phimq runs on ${dir}`)
 }
 
+/** The pid of the live process holding `dir/phimq.pid`, if any (a running broker). */
+export function dataDirHolder(dir: string): number | undefined {
+  let pid: number
+  try {
+    pid = Number(readFileSync(join(dir, 'phimq.pid'), 'utf8').trim())
+  } catch {
+    return undefined
+  }
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml'
-import { ConfigError, InsecureListenerError } from '../errors.js'
+import { ConfigError, type ConfigProblem, InsecureListenerError } from '../errors.js'
 import { checkProdRefusals } from './prod-checks.js'
 import { type Config, configSchema } from './schema.js'
 
@@ -25,7 +25,11 @@ export function loadConfigFile(path: string): LoadedConfig {
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    throw new ConfigError(`cannot read config file ${path}`, { cause: err })
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable'
+    throw new ConfigError(`cannot read config file ${path} (${code})`, {
+      cause: err,
+      problems: [{ code }],
+    })
   }
   const base = dirname(resolve(path))
   return parseConfig(text, resolve(path), base)
@@ -35,28 +39,38 @@ export function loadConfigFile(path: string): LoadedConfig {
 export function parseConfig(text: string, source = '<inline>', baseDir = '.'): LoadedConfig {
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
-  if (doc.errors.length > 0) {
-    const details = doc.errors.map((e) => {
-      const at = e.linePos?.[0]
-      return at ? `line ${at.line}: ${e.code.toLowerCase()}` : e.code.toLowerCase()
-    })
-    throw new ConfigError(`config ${source} is not valid yaml: ${details.join('; ')}`)
+  const first = doc.errors[0]
+  if (first) {
+    // One broken line often yields a cascade of errors: name the first, once, where it is.
+    const { line, col } = lines.linePos(first.pos[0])
+    const code = first.code.toLowerCase()
+    const more = doc.errors.length > 1 ? ` (${doc.errors.length - 1} more after it)` : ''
+    throw new ConfigError(
+      `config ${source} is not valid yaml: line ${line} column ${col}: ${code}${more}`,
+      { problems: [{ line, column: col, code }] },
+    )
   }
   const result = configSchema.safeParse(doc.toJS())
   if (!result.success) {
-    const details = result.error.issues.flatMap((issue) => {
+    const details: string[] = []
+    const problems: ConfigProblem[] = []
+    for (const issue of result.error.issues) {
       // An unknown key is reported at the key itself, one line each.
       const paths =
         issue.code === 'unrecognized_keys'
           ? issue.keys.map((k) => [...issue.path, k])
           : [issue.path]
       const message = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message
-      return paths.map((path) => {
+      for (const path of paths) {
         const key = path.length > 0 ? path.map(String).join('.') : '(root)'
-        return `${key}${lineOf(doc, lines, path)}: ${message.toLowerCase()}`
-      })
-    })
-    throw new ConfigError(`config ${source} is invalid: ${details.join('; ')}`)
+        const line = lineOf(doc, lines, path)
+        details.push(
+          `${key}${line === undefined ? '' : ` (line ${line})`}: ${message.toLowerCase()}`,
+        )
+        problems.push({ key, line, code: issue.code })
+      }
+    }
+    throw new ConfigError(`config ${source} is invalid: ${details.join('; ')}`, { problems })
   }
   const config = result.data
   checkListenerSafety(config)
@@ -64,27 +78,24 @@ export function parseConfig(text: string, source = '<inline>', baseDir = '.'): L
   return { config, source, dataDir: resolve(baseDir, config.dataDir) }
 }
 
+/** The line of the key at `path`, or of its nearest parent that exists. */
 function lineOf(
   doc: ReturnType<typeof parseDocument>,
   lines: LineCounter,
   path: ReadonlyArray<PropertyKey>,
-): string {
+): number | undefined {
   // Walk up until a node exists: a missing key has no node of its own.
   for (let n = path.length; n >= 0; n--) {
     const parent = doc.getIn(path.slice(0, n - 1) as unknown[], true)
     const key = path[n - 1]
     if (n > 0 && isMap(parent)) {
       const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === key)
-      if (pair && isNode(pair.key) && pair.key.range) return at(lines, pair.key.range[0])
+      if (pair && isNode(pair.key) && pair.key.range) return lines.linePos(pair.key.range[0]).line
     }
     const node = doc.getIn(path.slice(0, n) as unknown[], true)
-    if (isNode(node) && node.range) return at(lines, node.range[0])
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line
   }
-  return ''
-}
-
-function at(lines: LineCounter, offset: number): string {
-  return ` (line ${lines.linePos(offset).line})`
+  return undefined
 }
 
 /** Loopback host names and addresses a dev-only plaintext listener may bind. */

@@ -32,6 +32,7 @@ export const LOG_MESSAGES = [
   'audit write failed',
   'audit recovered',
   'audit segment deleted',
+  'audit segment sealed after a crash',
   'alert raised',
   'clock jumped',
   'clock unsynchronised',

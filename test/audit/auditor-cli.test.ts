@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { Command } from 'commander'
@@ -61,7 +61,12 @@ async function writeOwnedTrail(): Promise<string> {
   )
   const loaded = loadConfigFile(join(dir, 'phimq.yaml'))
   const clock = new ManualClock(T0 - 60_000)
-  const pipeline = createAuditPipeline({ config: loaded.config, dataDir: loaded.dataDir, clock })
+  const pipeline = createAuditPipeline({
+    config: loaded.config,
+    dataDir: loaded.dataDir,
+    configSource: loaded.source,
+    clock,
+  })
   pipeline.sink.emit(denied(1, 'sensor-1'))
   await pipeline.close()
   return join(dir, 'audit')
@@ -175,6 +180,41 @@ describe('phimq audit: read access only for an auditor with MFA (C27)', () => {
     ])
     // The wrong auditor name is recorded as given.
     assert.equal(reads(trailDir)[2]?.auditor, 'mallory')
+  })
+
+  it('the refusal says which factor failed only when that is no secret: a reused code, an unsafe record mode', async () => {
+    const trailDir = await writeOwnedTrail()
+    const uri = await enrol()
+    const search = ['audit', 'search', '--dir', trailDir, '--auditor', 'alice']
+    const code = codeAt(uri, T0)
+
+    const wrongPassword = await run([...search, '--otp', code], {
+      PHIMQ_AUDITOR_PASSWORD: 'a wrong password',
+    })
+    const unknown = await run(
+      ['audit', 'search', '--dir', trailDir, '--auditor', 'bob', '--otp', code],
+      {
+        PHIMQ_AUDITOR_PASSWORD: PASSWORD,
+      },
+    )
+    // Wrong password and unknown name: the same line, and no word about one-time codes.
+    assert.equal(wrongPassword.err.join('\n'), unknown.err.join('\n'))
+    assert.match(
+      wrongPassword.err.join('\n'),
+      /^phimq: auditor authentication failed \[PHIMQ_AUDITOR_DENIED\]$/,
+    )
+
+    const good = { PHIMQ_AUDITOR_PASSWORD: PASSWORD }
+    assert.equal((await run([...search, '--otp', code], good)).code, 0)
+    const reused = await run([...search, '--otp', code], good)
+    assert.match(reused.err.join('\n'), /one-time code was used already: wait for the next/)
+
+    chmodSync(join(dir, 'auditors', 'alice.json'), 0o644)
+    const unsafe = await run([...search, '--otp', codeAt(uri, T0 + 30_000)], good, T0 + 30_000)
+    assert.equal(unsafe.code, 2)
+    const text = unsafe.err.join('\n')
+    assert.match(text, /file mode is unsafe.*chmod 600 .*alice\.json/)
+    assert.doesNotMatch(text, /one-time/)
   })
 
   it('a trail no config owns is not read: no auditor can be checked (fail closed)', async () => {

@@ -23,6 +23,9 @@ async function writeLargeTrail(records: number): Promise<string> {
     dir: trailDir,
     keyPath: join(dir, 'key.pem'),
     nodeId: 'n1',
+    // What the broker records at start: `--no-auditor` trusts these, not the config given.
+    environment: 'dev',
+    configSource: join(dir, 'phimq.yaml'),
     clock: new ManualClock(Date.UTC(2026, 5, 1)),
   })
   for (let i = 0; i < records; i++) {

@@ -43,7 +43,12 @@ async function writeOwnedTrail(): Promise<string> {
   )
   const loaded = loadConfigFile(join(dir, 'phimq.yaml'))
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 12, 0, 0))
-  const pipeline = createAuditPipeline({ config: loaded.config, dataDir: loaded.dataDir, clock })
+  const pipeline = createAuditPipeline({
+    config: loaded.config,
+    dataDir: loaded.dataDir,
+    configSource: loaded.source,
+    clock,
+  })
   pipeline.sink.emit(denied(1, 'sensor-1'))
   await pipeline.close()
   return join(dir, 'audit')
@@ -61,6 +66,9 @@ async function writeTrail(): Promise<string> {
     dir: trailDir,
     keyPath: join(dir, 'key.pem'),
     nodeId: 'n1',
+    // What the broker records at start: `--no-auditor` trusts these, not the config given.
+    environment: 'dev',
+    configSource: join(dir, 'phimq.yaml'),
     clock,
   })
   const sub: AuditEvent = {
@@ -90,8 +98,9 @@ describe('phimq audit CLI (C27)', () => {
     const trailDir = await writeTrail()
     const r = await run('audit', 'verify', '--no-auditor', '--dir', trailDir)
     assert.equal(r.code, 0)
-    // Two: the trail's own, and the one that recorded this read before it ran.
-    assert.match(r.out[0] ?? '', /^audit trail ok: 2 segments/)
+    // One: verify read the files as they were; the segment recording this read came after.
+    assert.match(r.out[0] ?? '', /^audit trail ok: 1 segments/)
+    assert.equal(verifyTrail({ dir: trailDir }).segments, 2, 'the read was recorded afterwards')
   })
 
   it('verify names the record whose byte was edited and exits non-zero', async () => {
@@ -219,6 +228,33 @@ describe('phimq audit CLI (C27)', () => {
     assert.equal(verifyTrail({ dir: trailDir }).ok, true)
   })
 
+  it('the auditor name and the --client filter are recorded with PHI masked (synthetic e-mail)', async () => {
+    const trailDir = await writeOwnedTrail()
+    const email = 'pat.synthetic@example.org'
+    const search = await run(
+      'audit',
+      'search',
+      '--no-auditor',
+      '--dir',
+      trailDir,
+      '--client',
+      email,
+    )
+    assert.equal(search.code, 0, search.err.join('\n'))
+    // An auditor name that is an e-mail address: refused (no credentials), still recorded.
+    const named = await run('audit', 'verify', '--dir', trailDir, '--auditor', email)
+    assert.equal(named.code, 2)
+
+    const reads = [...searchTrail(trailDir, { types: ['audit.read'] })].map((h) => h.record)
+    assert.equal(reads.length, 2)
+    const text = JSON.stringify(reads)
+    assert.equal(text.includes('pat.synthetic'), false, text)
+    assert.equal(text.includes('example.org'), false, text)
+    const [first, second] = reads as Array<{ filters?: { client?: string }; auditor?: string }>
+    assert.match(first?.filters?.client ?? '', /\*\*\*/)
+    assert.match(second?.auditor ?? '', /\*\*\*/)
+  })
+
   it('while a broker holds phimq.pid the CLI leaves the read to it and never writes the trail (C27)', async () => {
     const trailDir = await writeOwnedTrail()
     const before = readdirSync(trailDir)
@@ -245,7 +281,12 @@ describe('phimq audit CLI (C27)', () => {
     // The broker's pipeline records the pending read (at start, then every second).
     const loaded = loadConfigFile(join(dir, 'phimq.yaml'))
     const clock = new ManualClock(Date.UTC(2026, 5, 1, 13, 0, 0))
-    const pipeline = createAuditPipeline({ config: loaded.config, dataDir: loaded.dataDir, clock })
+    const pipeline = createAuditPipeline({
+      config: loaded.config,
+      dataDir: loaded.dataDir,
+      configSource: loaded.source,
+      clock,
+    })
     await pipeline.close()
     const reads = [...searchTrail(trailDir, { types: ['audit.read'] })].map((h) => h.record)
     assert.equal(reads.length, 1)

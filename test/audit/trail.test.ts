@@ -201,23 +201,64 @@ describe('audit trail (C27)', () => {
     assert.equal(verifyTrail({ dir: join(dir, 'audit') }).ok, true)
   })
 
-  it('after a crash with a torn write, a restart records it and verify passes with warnings', async () => {
+  it('after a crash with a torn write, the restart seals the segment with a signed recovery checkpoint (C27)', async () => {
     const crashed = trail()
     crashed.emit(denied(1))
     assert.ok(await crashed.flush())
     // The process dies mid-write: half a record, no final checkpoint.
     const { appendFileSync } = await import('node:fs')
-    appendFileSync(join(dir, 'audit', 'audit-00000001.jsonl'), '{"type":"publish.den')
+    const path = join(dir, 'audit', 'audit-00000001.jsonl')
+    appendFileSync(path, '{"type":"publish.den')
+
+    // Not sealed yet and nobody writing it: verify fails (its tail is unsigned).
+    const before = verifyTrail({ dir: join(dir, 'audit') })
+    assert.equal(before.ok, false)
+    assert.ok(before.problems.some((p) => /not signed/.test(p.problem)))
 
     const restarted = trail()
     restarted.emit(denied(2))
     await restarted.close()
+    // The old segment now ends in a final checkpoint marked as a crash recovery.
+    const sealed = records('audit-00000001.jsonl')
+    const seal = sealed.at(-1)
+    assert.equal(seal?.type, 'audit.checkpoint')
+    assert.equal(seal?.final, true)
+    assert.equal(seal?.recovered, true)
+    assert.equal(seal?.unsignedRecords, 2, 'audit.started and one denial were unsigned')
+    assert.equal(seal?.tornBytes, 20)
+    assert.equal(seal?.records, 2)
+    assert.doesNotMatch(readFileSync(path, 'utf8'), /publish\.den(?!ied)/, 'torn bytes cut')
     const started = records('audit-00000002.jsonl')[0]
     assert.equal(started?.recoveredSegment, 'audit-00000001.jsonl')
     assert.equal(started?.tornBytes, 20)
+    assert.equal(started?.unsignedRecords, 2)
+
     const report = verifyTrail({ dir: join(dir, 'audit') })
     assert.deepEqual(report.problems, [])
-    assert.ok(report.warnings.some((w) => /torn bytes/.test(w)))
+    assert.ok(
+      report.warnings.some((w) =>
+        /audit-00000001\.jsonl was left open by a crash.*2 record\(s\) were unsigned/.test(w),
+      ),
+      report.warnings.join('\n'),
+    )
+  })
+
+  it('an open segment fails verify unless a running broker writes it (live)', async () => {
+    const running = trail()
+    running.emit(denied(1))
+    running.checkpoint()
+    running.emit(denied(2))
+    assert.ok(await running.flush())
+
+    const stopped = verifyTrail({ dir: join(dir, 'audit') })
+    assert.equal(stopped.ok, false)
+    assert.match(stopped.firstBroken?.problem ?? '', /not closed.*1 record\(s\) not signed/)
+
+    const live = verifyTrail({ dir: join(dir, 'audit'), live: true })
+    assert.deepEqual(live.problems, [])
+    assert.ok(live.warnings.some((w) => /1 record\(s\) after the last checkpoint/.test(w)))
+    await running.close()
+    assert.equal(verifyTrail({ dir: join(dir, 'audit') }).ok, true)
   })
 
   it('a segment cut short by hand, without a restart note, is reported', async () => {
