@@ -75,6 +75,9 @@ export async function startServer(
   const baseDir = configBaseDir(loaded)
   // Server and CA certificates of the TLS listeners: expiry gauge and the cert-expiry alert (C29).
   const certificates = brokerCertificates(config, baseDir)
+  // The gate is built after the pipeline (it audits into it): summaries
+  // reach its topic masker through this late binding.
+  let gateMaskTopic: ((topic: string) => string) | undefined
   // core -> alerts -> metrics -> traffic summaries -> trail (see src/audit/pipeline.ts)
   const pipeline: AuditPipeline | undefined = options.audit
     ? undefined
@@ -86,10 +89,12 @@ export async function startServer(
         metrics,
         certificates: () => certificates.watched(),
         clockSyncProbe: probeHostClock,
+        maskTopic: (topic) => (gateMaskTopic ?? maskTopic)(topic),
       })
   const pipelineSink = options.audit ?? (pipeline as AuditPipeline).sink
   // The policy gate: allow-all only in dev without a policy section; refused elsewhere.
   const gate = createPolicyGate(loaded, { audit: pipelineSink })
+  gateMaskTopic = gate.maskTopic?.bind(gate)
   // C26: without a policy detector (dev allow-all) topics are masked on the way to the trail.
   const audit = gate.maskTopic
     ? pipelineSink

@@ -50,6 +50,11 @@ export interface AuditPipelineOptions {
    * one (CLI, tests) the host clock is not watched.
    */
   readonly clockSyncProbe?: ClockSyncProbe | undefined
+  /**
+   * Masks the topics of traffic summaries (C21, C26); the broker passes
+   * the policy gate's `maskTopic`. Default: the default PHI detectors.
+   */
+  readonly maskTopic?: ((topic: string) => string) | undefined
 }
 
 export interface AuditPipeline {
@@ -110,7 +115,11 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
     base = memory
   }
 
-  let sink: AuditSink = new SummarizingAuditSink(base, { clock, mode: audit.traffic })
+  let sink: AuditSink = new SummarizingAuditSink(base, {
+    clock,
+    mode: audit.traffic,
+    maskTopic: options.maskTopic,
+  })
   if (options.metrics) {
     sink = new MetricsAuditSink(sink, options.metrics)
     options.metrics.watchAuditSink(base)

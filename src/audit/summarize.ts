@@ -7,6 +7,7 @@
  */
 import type { Clock, TimerHandle } from '../broker/clock.js'
 import { systemClock } from '../broker/clock.js'
+import { maskTopic as maskWithDefaultDetector } from '../phi/detectors.js'
 import type { AuditEvent } from './events.js'
 import { isSinkHealthy } from './health.js'
 import type { AuditSink } from './sink.js'
@@ -21,6 +22,11 @@ export interface SummarizingOptions {
   readonly windowMs?: number | undefined
   /** Flush a window early once it holds this many client/topic pairs. Default 100 000. */
   readonly maxEntries?: number | undefined
+  /**
+   * Masks the topic of each summary (C21, C26): the policy gate's
+   * `maskTopic` in the broker; default, the default PHI detectors.
+   */
+  readonly maskTopic?: ((topic: string) => string) | undefined
 }
 
 type Counted = Extract<AuditEvent, { type: 'publish.allowed' | 'message.delivered' }>
@@ -44,6 +50,7 @@ export class SummarizingAuditSink implements AuditSink {
   readonly #mode: TrafficAuditMode
   readonly #windowMs: number
   readonly #maxEntries: number
+  readonly #maskTopic: (topic: string) => string
   // Keyed by client input (client id, topic): Maps, never objects. Nested
   // by direction, client and topic so counting builds no key strings.
   #inbound = new Map<string, Map<string, Entry>>()
@@ -58,6 +65,7 @@ export class SummarizingAuditSink implements AuditSink {
     this.#mode = options.mode ?? 'summary'
     this.#windowMs = options.windowMs ?? 60_000
     this.#maxEntries = options.maxEntries ?? 100_000
+    this.#maskTopic = options.maskTopic ?? maskWithDefaultDetector
   }
 
   /** Passes on the inner sink's health (back-pressure rule, see `trail.ts`). */
@@ -66,8 +74,14 @@ export class SummarizingAuditSink implements AuditSink {
   }
 
   emit(event: AuditEvent): void {
-    if (this.#mode === 'per-message' || !isCounted(event)) {
+    if (!isCounted(event)) {
       this.#inner.emit(event)
+      return
+    }
+    if (this.#mode === 'per-message') {
+      // One event per message: the topic is masked as in a summary (the
+      // detectors cache per topic, so repeats cost a lookup).
+      this.#inner.emit({ ...event, topic: this.#maskTopic(event.topic) })
       return
     }
     const now = this.#clock.now()
@@ -91,7 +105,11 @@ export class SummarizingAuditSink implements AuditSink {
     this.#entryCount = 0
     for (const byTopic of all) {
       for (const e of byTopic.values()) {
-        const summary: Summary = { type: 'traffic.summary', ...e, from, to }
+        // Masked here, once per client, topic and minute, whatever the
+        // event carried: a topic the gate let through may still be flagged
+        // by a later detector, and the summary must never hold it raw.
+        const topic = this.#maskTopic(e.topic)
+        const summary: Summary = { type: 'traffic.summary', ...e, topic, from, to }
         this.#inner.emit(summary)
       }
     }

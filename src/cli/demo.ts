@@ -183,13 +183,18 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     }
   })
   await deid.subscribeAsync(`$share/deid/${DEMO_TENANT}/rpm/+/vitals/+`, { qos: 1 })
-  const publishDeid = (): void => {
-    for (const { metric, payload } of cohort.take(`${DEMO_TENANT}-all`)) {
+  // Resolves once every mean is acknowledged (or refused), so the wind-down
+  // can wait for the last window before it counts.
+  const publishDeid = async (): Promise<void> => {
+    const sends = cohort.take(`${DEMO_TENANT}-all`).map(({ metric, payload }) =>
       deid.publishAsync(`${DEMO_TENANT}/deid/${metric}`, JSON.stringify(payload), { qos: 1 }).then(
-        () => c.deidPublished++,
+        () => {
+          c.deidPublished++
+        },
         () => undefined,
-      )
-    }
+      ),
+    )
+    await Promise.all(sends)
   }
 
   const analytics = await connect(url, 'analytics-1', files('analytics-1'))
@@ -234,7 +239,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const devices = await Promise.all(ids.map((id) => connect(url, id, files(id))))
   const timers: NodeJS.Timeout[] = [
     setInterval(flushSamples, GATEWAY_WINDOW_MS),
-    setInterval(publishDeid, DEID_WINDOW_MS),
+    setInterval(() => void publishDeid(), DEID_WINDOW_MS),
   ]
   devices.forEach((client, i) => {
     const id = ids[i] as string
@@ -277,7 +282,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   await settle(() => c.gatewayReceived >= c.devicePublished)
   flushSamples()
   await settle(() => c.clinicalTotal >= c.forwarded && c.deidReceived >= c.forwarded)
-  publishDeid()
+  await publishDeid()
   await settle(() => c.analyticsReceived >= c.deidPublished)
   progress(0)
   process.stdout.write('\n')

@@ -8,6 +8,7 @@
  * can be logged without carrying the identifier it found.
  */
 import { isIP } from 'node:net'
+import { decodeForScreening } from './decode.js'
 
 /** The identifier kinds we detect by pattern (Appendix A row in brackets). */
 export const PHI_KINDS = [
@@ -92,6 +93,10 @@ function isRealDate(year: number, month: number, day: number): boolean {
 // more likely counters than dates.
 const YEAR_MIN = 1850
 const YEAR_MAX = 2199
+// An 8-digit run is a date only in a narrower range: counters are 8-digit
+// runs too, and this keeps `21000101`-style ids out.
+const COMPACT_YEAR_MIN = 1900
+const COMPACT_YEAR_MAX = 2099
 
 function isIsoDate(value: string): boolean {
   const [y, m, d] = value.split(/[-/]/).map(Number)
@@ -106,6 +111,15 @@ function isUsDate(value: string): boolean {
   const y = yRaw.length === 2 ? 2000 + Number(yRaw) : Number(yRaw)
   if (yRaw.length === 4 && (y < YEAR_MIN || y > YEAR_MAX)) return false
   return isRealDate(y, Number(m), Number(d))
+}
+
+function isCompactDate(value: string): boolean {
+  const y = Number(value.slice(0, 4))
+  return (
+    y >= COMPACT_YEAR_MIN &&
+    y <= COMPACT_YEAR_MAX &&
+    isRealDate(y, Number(value.slice(4, 6)), Number(value.slice(6, 8)))
+  )
 }
 
 /** SSN heuristic: no area 000, 666 or 9xx, no group 00, no serial 0000. */
@@ -154,32 +168,44 @@ const BASE_RULES: readonly Rule[] = [
     re: /(?<!\d)(?<!\d\.)(?<v>\d{3}([- ]?)\d{2}\2\d{4})(?!\d)(?!\.\d)/dg,
     accept: isPlausibleSsn,
   },
-  // NANP with separators: area and exchange start 2-9, one separator style.
+  // A formatted North American number is a phone number whatever its
+  // digits: fictional 555-01xx numbers and invalid area codes are still
+  // numbers in a topic, and NANP validity is too strict for a safeguard.
+  // `(NNN) NNN-NNNN`, `NNN-NNN-NNNN`, `NNN.NNN.NNNN` (one separator style),
+  // optionally after `1` or `+1`.
   {
     kind: 'phone',
-    re: /(?<![\d.+])(?<v>(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\) ?[2-9]\d{2}[ .-]?|[2-9]\d{2}(?<s>[ .-])[2-9]\d{2}\k<s>)\d{4})(?!\d)(?!\.\d)/dg,
+    re: /(?<![\d.+])(?<v>(?:\+?1[ .-]?)?(?:\(\d{3}\) ?\d{3}[ .-]?|\d{3}(?<s>[.-])\d{3}\k<s>)\d{4})(?!\d)(?!\.\d)/dg,
     kindAt: phoneKind,
   },
-  // E.164 form with +1, separators optional.
+  // Space-separated groups are also how counts and readings are written
+  // (`seq 100 200 3000`), so there the NANP shape (area and exchange 2-9)
+  // must hold.
   {
     kind: 'phone',
-    re: /(?<![\d+])(?<v>\+1[ .-]?[2-9]\d{2}[ .-]?[2-9]\d{2}[ .-]?\d{4})(?!\d)/dg,
+    re: /(?<![\d.+])(?<v>(?:\+?1 ?)?[2-9]\d{2} [2-9]\d{2} \d{4})(?!\d)(?!\.\d)/dg,
     kindAt: phoneKind,
   },
-  // Bare 10 digits only next to a phone word: counters and epoch seconds
-  // are 10-digit runs too.
+  // E.164 form with +1, separators optional: `+1` marks a phone number.
   {
     kind: 'phone',
-    re: new RegExp(
-      `${NOT_AFTER_LETTER}${PHONE_WORDS}${CONTEXT_SEP}(?<v>1?[2-9]\\d{2}[2-9]\\d{6})(?!\\d)`,
-      'dgi',
-    ),
+    re: /(?<![\d+])(?<v>\+1[ .-]?\d{3}[ .-]?\d{3}[ .-]?\d{4})(?!\d)/dg,
     kindAt: phoneKind,
   },
+  // A bare run of 10 digits (11 with a leading 1) is a phone number only
+  // after a phone word such as `tel:`: without one it is far more often a
+  // Unix timestamp in seconds (1733300000) or a sequence number.
+  {
+    kind: 'phone',
+    re: new RegExp(`${NOT_AFTER_LETTER}${PHONE_WORDS}${CONTEXT_SEP}(?<v>1?\\d{10})(?!\\d)`, 'dgi'),
+    kindAt: phoneKind,
+  },
+  // Any `local@domain` is an e-mail address, with or without a TLD
+  // (`jane.doe@example`): an `@` before a word character is enough.
+  // Bounded runs (RFC 5321 lengths) keep the scan linear on long input.
   {
     kind: 'email',
-    // Bounded runs (RFC 5321 lengths) keep the scan linear on long input.
-    re: /(?<v>[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24})/dg,
+    re: /(?<v>[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9_][A-Za-z0-9_-]{0,62}(?:\.[A-Za-z0-9_-]{1,63}){0,8})/dg,
   },
   // ISO full date, also with `/`: YYYY-MM-DD. A time after it does not save
   // it: an ISO timestamp still carries a full date.
@@ -187,6 +213,15 @@ const BASE_RULES: readonly Rule[] = [
     kind: 'date',
     re: /(?<!\d)(?<!\d[./-])(?<v>\d{4}([-/])\d{1,2}\2\d{1,2})(?!\d)(?![/.-]\d)/dg,
     accept: isIsoDate,
+  },
+  // Compact date YYYYMMDD (years 1900-2099, a real day) standing as its own
+  // token: not inside a longer digit run or glued to letters (`v20260105`
+  // is a build tag), nor a decimal. Like the ISO form it may carry a time
+  // (`20260105T101500Z`): a timestamp with a full date is still a date.
+  {
+    kind: 'date',
+    re: /(?<![A-Za-z0-9])(?<!\d[.,])(?<v>(?:19|20)\d{2}[01]\d[0-3]\d)(?:(?![A-Za-z0-9])(?![.,]\d)|(?=T\d))/dg,
+    accept: isCompactDate,
   },
   // US M/D/YY or M/D/YYYY in free text.
   {
@@ -280,8 +315,30 @@ export class PhiDetector {
     this.#rules = [...BASE_RULES, ...(zip === 'off' ? [] : [ZIP_RULES[zip]]), ...extra]
   }
 
-  /** Every hit in `text`, ordered by start. */
+  /**
+   * Every hit in `text`, ordered by start. The detectors run on the text as
+   * given and, when it holds percent-encoding or compatibility forms, on its
+   * decoded form too (`jane.doe%40example.com`); hits in the decoded form
+   * carry the span of the input they came from.
+   */
   detect(text: string, source: TextSource = 'text'): Hit[] {
+    const hits = this.#detectPlain(text, source)
+    const decoded = decodeForScreening(text)
+    if (decoded) {
+      const seen = new Set(hits.map((h) => `${h.kind}:${h.start}:${h.end}`))
+      for (const hit of this.#detectPlain(decoded.text, source)) {
+        const start = decoded.starts[hit.start] ?? 0
+        const end = decoded.ends[hit.end - 1] ?? text.length
+        const key = `${hit.kind}:${start}:${end}`
+        if (seen.has(key)) continue
+        seen.add(key)
+        hits.push({ ...hit, start, end })
+      }
+    }
+    return hits.sort((a, b) => a.start - b.start || a.end - b.end)
+  }
+
+  #detectPlain(text: string, source: TextSource): Hit[] {
     const hits: Hit[] = []
     for (const rule of this.#rules) {
       if (rule.only && rule.only !== source) continue
@@ -295,7 +352,7 @@ export class PhiDetector {
         hits.push({ kind, start: span[0], end: span[1], format: rule.format })
       }
     }
-    return hits.sort((a, b) => a.start - b.start || a.end - b.end)
+    return hits
   }
 
   /**

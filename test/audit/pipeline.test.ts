@@ -116,6 +116,29 @@ describe('audit pipeline from config', () => {
     assert.equal(pipeline.memory?.ofType('publish.denied').length, 1)
     await pipeline.close()
   })
+
+  it('builds traffic summaries with the topic masker it is given (C21, C26)', async () => {
+    const loaded = parseConfig(`${base}audit: { sink: memory }\n`, '<inline>', dir)
+    const maskTopic = (topic: string) => topic.replace('dev-7', '***')
+    const pipeline = createAuditPipeline({
+      config: loaded.config,
+      dataDir: loaded.dataDir,
+      maskTopic,
+    })
+    pipeline.sink.emit({
+      type: 'publish.allowed',
+      actor: actor(),
+      topic: 'clinic-a/dev-7/hr',
+      qos: 1,
+      retain: false,
+      bytes: 3,
+    })
+    await pipeline.close()
+    assert.deepEqual(
+      pipeline.memory?.ofType('traffic.summary').map((e) => e.topic),
+      ['clinic-a/***/hr'],
+    )
+  })
   it('the jsonl sink feeds the configured exporters with the same ids, numbering on after a restart', async () => {
     const yaml = `${base}audit:
   sink: jsonl

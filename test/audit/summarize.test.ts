@@ -104,4 +104,36 @@ describe('traffic summaries (C25 volume control)', () => {
     ok = false
     assert.equal(isSinkHealthy(sink), false)
   })
+
+  it('masks a flagged topic when the summary is built; it never appears raw (C21, C26)', () => {
+    const { clock, memory, sink } = setup()
+    const a = client('pump-1')
+    for (const level of ['(555) 010-1234', 'jane.doe%40example.com', '19610314']) {
+      sink.emit(publishAllowedEvent(a, message(`clinic-a/pump/${level}/hr`, 4)))
+      sink.emit(messageDeliveredEvent(client('nurse-app'), message(`clinic-a/pump/${level}/hr`, 4)))
+    }
+    sink.emit(publishAllowedEvent(a, message('clinic-a/pump/fw/v20260105', 4)))
+    clock.advance(50_000)
+    const topics = memory.ofType('traffic.summary').map((s) => s.topic)
+    assert.equal(topics.length, 7)
+    assert.deepEqual([...new Set(topics)].sort(), [
+      'clinic-a/pump/***/hr',
+      'clinic-a/pump/fw/v20260105',
+    ])
+    const text = JSON.stringify(memory.events)
+    for (const raw of ['010-1234', 'jane.doe', '19610314']) assert.equal(text.includes(raw), false)
+  })
+
+  it('uses the masker it is given (the policy gate in the broker), in per-message mode too', () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 1, 12, 0, 10))
+    const memory = new MemoryAuditSink('n1', clock)
+    const maskTopic = (topic: string) => topic.replace('secret', '***')
+    const summary = new SummarizingAuditSink(memory, { clock, maskTopic })
+    summary.emit(publishAllowedEvent(client('pump-1'), message('t/secret', 1)))
+    summary.flush()
+    const perMessage = new SummarizingAuditSink(memory, { clock, maskTopic, mode: 'per-message' })
+    perMessage.emit(publishAllowedEvent(client('pump-1'), message('t/secret', 1)))
+    assert.equal(memory.ofType('traffic.summary')[0]?.topic, 't/***')
+    assert.equal(memory.ofType('publish.allowed')[0]?.topic, 't/***')
+  })
 })

@@ -146,9 +146,57 @@ describe('PolicyGate in the broker over MQTT.js (C15–C18, C21–C24)', () => {
     assert.equal(await subackCode(app, 'acme/rpm/jane.roe@example.org/vitals/+'), 0x8f)
   })
 
+  it('refuses a formatted phone, an encoded e-mail and a compact date in its own subtree with 0x90 (C21)', async () => {
+    const app = await h.connect({ ...clinician, id: 'app-20' })
+    await app.subscribeAsync('acme/rpm/dev-20/vitals/+', { qos: 1 })
+    const dev = await h.connect({ ...device1, id: 'dev-20' })
+    const own = 'acme/rpm/dev-20/vitals/'
+    for (const level of ['(555) 010-1234', '555-010-1234', 'jane.doe%40example.com', '19610314']) {
+      assert.equal(await pubackCode(dev, own + level, { hr: 1 }), 0x90, level)
+    }
+    assert.equal(await pubackCode(dev, `${own}jane.doe@example`, { hr: 1 }), 0x90)
+    // The same device may publish in its subtree: the refusals are the PHI, not the rules.
+    assert.equal(await pubackCode(dev, `${own}v20260105`, { hr: 1 }), 0)
+    const got = await collectFor(app, 200)
+    assert.deepEqual(
+      got.map((m) => m.topic),
+      [`${own}v20260105`],
+    )
+    const denied = h.audit.ofType('publish.denied').filter((e) => e.actor.clientId === 'dev-20')
+    assert.deepEqual(
+      denied.map((e) => e.rule),
+      [
+        'phi.topic.phone',
+        'phi.topic.phone',
+        'phi.topic.email',
+        'phi.topic.date',
+        'phi.topic.email',
+      ],
+    )
+    const trail = JSON.stringify(h.audit.events)
+    for (const raw of ['010-1234', 'jane.doe', '19610314']) assert.equal(trail.includes(raw), false)
+  })
+
+  it('refuses a phone User Property with 0x83 and a phone Response Topic with 0x90 (C21)', async () => {
+    const dev = await h.connect({ ...device1, id: 'dev-21' })
+    const topic = 'acme/rpm/dev-21/vitals/hr'
+    const userProperties = { tel: '(555) 010-1234' }
+    assert.equal(await pubackCode(dev, topic, { hr: 1 }, { properties: { userProperties } }), 0x83)
+    const responseTopic = 'acme/reply/(555) 010-1234'
+    assert.equal(await pubackCode(dev, topic, { hr: 1 }, { properties: { responseTopic } }), 0x90)
+    const encoded = { note: 'jane.doe%40example.com' }
+    const props = { userProperties: encoded }
+    assert.equal(await pubackCode(dev, topic, { hr: 1 }, { properties: props }), 0x83)
+    assert.equal(JSON.stringify(h.audit.events).includes('010-1234'), false)
+  })
+
   it('refuses a client id holding PHI with CONNACK 0x85 (C21)', async () => {
     const id = 'pt-212-555-0142'
     await assert.rejects(h.connect({ ...device1, id }), { code: 0x85 })
+    // The same detector: any formatted number, an encoded or TLD-less e-mail.
+    for (const other of ['pt-555-010-1234', 'jane.doe%40example.com', 'jane.doe@example']) {
+      await assert.rejects(h.connect({ ...device1, id: other }), { code: 0x85 }, other)
+    }
   })
 
   it('refuses a client named "#" with CONNACK 0x85 (C16)', async () => {
