@@ -1,16 +1,18 @@
 /**
  * What a TLS guard derives from a verified client certificate, read once per
- * handshake and remembered per certificate (issue #7): the identity fields
- * and their mapping (C10), the CRL view with its checked issuer (C11), the
- * OCSP responder it names and its lifetime in days (C12).
+ * handshake and remembered per certificate (issue #7): the names the
+ * handshake event records, the identity fields and their mapping (C10), the
+ * CRL view with its checked issuer (C11), the OCSP responder it names and
+ * its lifetime (C12).
  *
- * Only facts fixed by the certificate bytes and the listener's mapping rules
- * are remembered. Every decision that can change while the broker runs
- * (CRL and deny-list lookups, OCSP answers, the environment check, PHI in
- * the identity, the lifetime policy) is still made per handshake by the
- * guard; the guard also empties this cache when its CRLs or deny list change.
+ * Only facts fixed by the certificate's bytes, its verified issuer and the
+ * listener's mapping rules are remembered. Every decision that can change
+ * while the broker runs (CRL and deny-list lookups, OCSP answers, the
+ * environment check, PHI in names and identity, the lifetime policy) is
+ * still made per handshake by the guard, which also empties this cache when
+ * its CRLs, CAs or deny list change.
  */
-import type { X509Certificate } from 'node:crypto'
+import { X509Certificate } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import { type CertificateFields, certificateFieldsOf } from '../identity/certificate-fields.js'
 import type { IdentityMapper, MappingResult } from '../identity/mapping.js'
@@ -22,15 +24,35 @@ export const PEER_VIEWS_MAX = 4096
 
 const DAY_MS = 86_400_000
 
-/** The derived facts of one verified certificate (with the issuer it was verified against). */
-export interface PeerView {
+/** A verified peer certificate as the handshake gives it: DER, and its issuer's DER. */
+export interface PeerCertificate {
+  readonly der: Uint8Array
+  /** Absent for a self-issued certificate, or when the chain did not name one. */
   readonly issuerDer: Uint8Array | undefined
+}
+
+/** Names and dates of a certificate, as Node renders them (not yet masked). */
+export interface CertificateNames {
+  readonly subject: string
+  readonly issuer: string
+  readonly serial: string
+  readonly fingerprint256: string
+  readonly validFrom: string
+  readonly validTo: string
+}
+
+/** The derived facts of one verified certificate. */
+export interface PeerView {
+  readonly leafDer: Uint8Array
+  readonly issuerDer: Uint8Array | undefined
+  readonly names: CertificateNames
+  readonly notAfterMs: number
+  readonly lifetimeDays: number
   readonly crl: CrlSubject
   readonly fields: CertificateFields
   readonly mapped: MappingResult
   /** The OCSP responder named in the certificate's AIA extension, if any. */
   readonly ocspResponder: string | undefined
-  readonly lifetimeDays: number
 }
 
 export class PeerViews {
@@ -48,55 +70,61 @@ export class PeerViews {
     return this.#views.size
   }
 
-  /** The view of a verified peer certificate: remembered, or derived from one parse. */
-  viewOf(peer: X509Certificate): PeerView {
-    const issuerDer = issuerOf(peer)
-    const issuerKey = issuerDer === undefined ? '' : (peer.issuerCertificate?.fingerprint256 ?? '')
-    const key = `${peer.fingerprint256}/${issuerKey}`
-    const hit = this.#views.get(key)
+  /**
+   * The view of the verified certificate with this SHA-256 fingerprint:
+   * remembered, or derived from `read()` with one parse of each kind.
+   */
+  viewOf(fingerprint256: string, read: () => PeerCertificate): PeerView {
+    const hit = this.#views.get(fingerprint256)
     if (hit !== undefined) {
       // Least recently used first: a hit moves to the end.
-      this.#views.delete(key)
-      this.#views.set(key, hit)
+      this.#views.delete(fingerprint256)
+      this.#views.set(fingerprint256, hit)
       return hit
     }
-    const view = derive(peer, issuerDer, this.#mapper)
+    const view = derive(read(), this.#mapper)
     if (this.#views.size >= this.#max) {
       const oldest = this.#views.keys().next().value
       if (oldest !== undefined) this.#views.delete(oldest)
     }
-    this.#views.set(key, view)
+    this.#views.set(fingerprint256, view)
     return view
   }
 
-  /** Forget every view (revocation state or mapping rules changed). */
+  /** Forget every view (revocation state, trusted CAs or mapping rules changed). */
   clear(): void {
     this.#views.clear()
   }
 }
 
-function derive(
-  peer: X509Certificate,
-  issuerDer: Uint8Array | undefined,
-  mapper: IdentityMapper,
-): PeerView {
+function derive(cert: PeerCertificate, mapper: IdentityMapper): PeerView {
+  const peer = new X509Certificate(cert.der)
   // One ASN.1 parse for the names Node's X509Certificate gives only as text.
-  const parsed = new x509.X509Certificate(peer.raw)
+  const parsed = new x509.X509Certificate(cert.der)
   const fields = certificateFieldsOf(parsed)
+  const notBeforeMs = Date.parse(peer.validFrom)
+  const notAfterMs = Date.parse(peer.validTo)
   return {
-    issuerDer,
-    crl: crlSubjectOf(peer, issuerDer, parsed),
+    leafDer: peer.raw,
+    issuerDer: cert.issuerDer,
+    names: certificateNames(peer),
+    notAfterMs,
+    lifetimeDays: (notAfterMs - notBeforeMs) / DAY_MS,
+    crl: crlSubjectOf(peer, cert.issuerDer, parsed),
     fields,
     mapped: mapper.map(fields),
     ocspResponder: responderUrlIn(peer.infoAccess),
-    lifetimeDays: (Date.parse(peer.validTo) - Date.parse(peer.validFrom)) / DAY_MS,
   }
 }
 
-/** DER of the certificate that issued the peer's, from the verified chain. */
-function issuerOf(peer: X509Certificate): Uint8Array | undefined {
-  const issuer = peer.issuerCertificate
-  // A self-issued leaf points at itself: there is no separate issuer.
-  if (!issuer || issuer.fingerprint256 === peer.fingerprint256) return undefined
-  return issuer.raw
+/** Names and dates of a certificate, for the handshake event. */
+export function certificateNames(peer: X509Certificate): CertificateNames {
+  return {
+    subject: peer.subject.split('\n').join(', '),
+    issuer: peer.issuer.split('\n').join(', '),
+    serial: peer.serialNumber,
+    fingerprint256: peer.fingerprint256,
+    validFrom: peer.validFrom,
+    validTo: peer.validTo,
+  }
 }

@@ -13,9 +13,14 @@
  * The guard also owns the listener's secure context: it rebuilds it when the
  * certificate, key, CA or CRL files change or the CRL refresh timer fires.
  */
-import type { X509Certificate } from 'node:crypto'
+import { X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
-import type { Server, TLSSocket, TlsOptions } from 'node:tls'
+import type {
+  PeerCertificate as PeerCertificateObject,
+  Server,
+  TLSSocket,
+  TlsOptions,
+} from 'node:tls'
 import type { TlsHandshakeFacts } from '../audit/events.js'
 import type { AuditSink } from '../audit/sink.js'
 import type { BrokerHandle, TlsFacts } from '../broker/broker-api.js'
@@ -33,7 +38,12 @@ import type { ResolvedTlsOptions } from './listener-options.js'
 import { LiveSessions } from './live-sessions.js'
 import { type NamedResponder, OcspChecker, type OcspVerdict } from './ocsp-checker.js'
 import { auditCertificateName, auditSni, type TextMasker } from './peer-text.js'
-import { PeerViews } from './peer-views.js'
+import {
+  type CertificateNames,
+  certificateNames,
+  type PeerCertificate,
+  PeerViews,
+} from './peer-views.js'
 import { RefusalSummaries } from './refusal-summary.js'
 import { FileWatcher, readCrls, readServerMaterial, type ServerMaterial } from './tls-material.js'
 import { allowedCiphersFor, buildSecureContextOptions } from './tls-options.js'
@@ -174,15 +184,22 @@ export class TlsGuard {
    * socket is destroyed). Async only for OCSP; the socket buffers meanwhile.
    */
   async admit(socket: TLSSocket): Promise<Admission | undefined> {
-    // The peer certificate is read once; what follows from its bytes alone
-    // (fields, mapping, CRL view, AIA, lifetime) is remembered per
-    // certificate (`peer-views.ts`). Every revocation check runs each time.
-    const peer = socket.getPeerX509Certificate()
-    const facts = this.#collectFacts(socket, peer)
-    const view = peer && socket.authorized ? this.#views.viewOf(peer) : undefined
-    const crl = view && peer ? this.#learnIssuer(view.crl) : undefined
-    const refusal = this.#checkPeer(socket, facts, peer, crl)
-    if (refusal !== undefined || !peer || !crl || !view) {
+    // The peer certificate is read once, in Node's plain form (its
+    // X509Certificate object costs more per handshake); what follows from its
+    // bytes alone (names, fields, mapping, CRL view, AIA, lifetime) is
+    // remembered per certificate (`peer-views.ts`). Revocation is checked
+    // every time.
+    const leaf = socket.getPeerCertificate(false) as Partial<PeerCertificateObject> | null
+    const der = leaf?.raw
+    const view =
+      der && leaf?.fingerprint256 && socket.authorized
+        ? this.#views.viewOf(leaf.fingerprint256, () => readPeer(socket, der))
+        : undefined
+    const names = view?.names ?? (der ? certificateNames(new X509Certificate(der)) : undefined)
+    const facts = this.#collectFacts(socket, names)
+    const crl = view ? this.#learnIssuer(view.crl) : undefined
+    const refusal = this.#checkPeer(socket, facts, names?.fingerprint256, crl)
+    if (refusal !== undefined || !view || !crl) {
       return this.#refuse(socket, { ...facts, reason: refusal ?? 'NO_CLIENT_CERT' })
     }
 
@@ -207,7 +224,7 @@ export class TlsGuard {
     }
     if (lifetime === 'warn') warnings.push('LIFETIME_ABOVE_MAX')
 
-    const ocsp = await this.#checkOcsp(peer.raw, issuerDer, { url: view.ocspResponder })
+    const ocsp = await this.#checkOcsp(view.leafDer, issuerDer, { url: view.ocspResponder })
     if (socket.destroyed) return this.#refuse(socket, { ...facts, reason: 'CLIENT_CLOSED' })
     if (ocsp.refusal !== undefined) return this.#refuse(socket, { ...facts, reason: ocsp.refusal })
     if (ocsp.warning !== undefined) warnings.push(ocsp.warning)
@@ -219,13 +236,13 @@ export class TlsGuard {
       identity: mapped.identity,
       ...(warnings.length > 0 ? { warnings } : {}),
     })
-    this.#sessions.track(socket, mapped.identity, peer, issuerDer, crl)
+    this.#sessions.track(socket, mapped.identity, view, crl)
     return {
       identity: mapped.identity,
       tls: {
         protocol: facts.protocol ?? '',
         cipher: facts.cipher ?? '',
-        fingerprint256: peer.fingerprint256,
+        fingerprint256: view.names.fingerprint256,
       },
     }
   }
@@ -307,10 +324,10 @@ export class TlsGuard {
   #checkPeer(
     socket: TLSSocket,
     facts: HandshakeFacts,
-    peer: X509Certificate | undefined,
+    fingerprint256: string | undefined,
     crl: CrlSubject | undefined,
   ): string | undefined {
-    if (!peer) return 'NO_CLIENT_CERT'
+    if (fingerprint256 === undefined) return 'NO_CLIENT_CERT'
     if (!socket.authorized || !crl) return String(socket.authorizationError ?? 'UNAUTHORIZED')
     if (this.#crlInvalid && this.#o.crlStale === 'refuse') return 'CRL_SIGNATURE_INVALID'
     // OpenSSL refuses a stale CRL by its own time; the broker's clock decides too.
@@ -320,7 +337,7 @@ export class TlsGuard {
     // Also catches what OpenSSL did not check (stale CRLs left out under
     // `allow`). Matched by issuer and serial: serials are unique per CA only.
     if (this.#crls.isRevoked(crl)) return 'CERT_REVOKED'
-    if (this.#denyList.has(peer.fingerprint256)) return 'DENY_LISTED'
+    if (this.#denyList.has(fingerprint256)) return 'DENY_LISTED'
     if (!ALLOWED_PROTOCOLS.has(facts.protocol ?? '')) return 'PROTOCOL_NOT_ALLOWED'
     if (!this.#allowedCiphers.has(facts.cipher ?? '')) return 'CIPHER_NOT_ALLOWED'
     return undefined
@@ -339,7 +356,7 @@ export class TlsGuard {
    * names of a certificate that did not verify) is masked and capped
    * (`peer-text.ts`); a verified certificate's names are masked too.
    */
-  #collectFacts(socket: TLSSocket, peer: X509Certificate | undefined): HandshakeFacts {
+  #collectFacts(socket: TLSSocket, names: CertificateNames | undefined): HandshakeFacts {
     const cipher = socket.getCipher() as { standardName?: string; name?: string } | undefined
     return {
       listener: this.#o.name,
@@ -347,7 +364,7 @@ export class TlsGuard {
       sni: auditSni(socket.servername, this.#mask),
       protocol: socket.getProtocol() ?? undefined,
       cipher: cipher?.standardName ?? cipher?.name,
-      ...(peer ? certificateFacts(peer, this.#mask, socket.authorized) : {}),
+      ...(names ? certificateFacts(names, this.#mask, socket.authorized) : {}),
     }
   }
 
@@ -555,18 +572,27 @@ export class TlsGuard {
 type HandshakeFacts = Omit<TlsHandshakeFacts, 'result'>
 
 function certificateFacts(
-  peer: X509Certificate,
+  names: CertificateNames,
   mask: TextMasker,
   verified: boolean,
 ): Partial<HandshakeFacts> {
   return {
-    subject: auditCertificateName(peer.subject.split('\n').join(', '), mask, verified),
-    issuer: auditCertificateName(peer.issuer.split('\n').join(', '), mask, verified),
-    serial: peer.serialNumber,
-    fingerprint256: peer.fingerprint256,
-    validFrom: isoDate(peer.validFrom),
-    validTo: isoDate(peer.validTo),
+    subject: auditCertificateName(names.subject, mask, verified),
+    issuer: auditCertificateName(names.issuer, mask, verified),
+    serial: names.serial,
+    fingerprint256: names.fingerprint256,
+    validFrom: isoDate(names.validFrom),
+    validTo: isoDate(names.validTo),
   }
+}
+
+/** The detailed chain, read only the first time a certificate is seen. */
+function readPeer(socket: TLSSocket, der: Uint8Array): PeerCertificate {
+  const leaf = socket.getPeerCertificate(true)
+  const issuer = leaf.issuerCertificate
+  // A self-issued leaf points at itself: there is no separate issuer.
+  const self = !issuer?.raw || issuer.fingerprint256 === leaf.fingerprint256
+  return { der, issuerDer: self ? undefined : issuer.raw }
 }
 
 function isoDate(text: string): string | undefined {
