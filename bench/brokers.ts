@@ -41,6 +41,11 @@ export interface BrokerSpec {
   readonly native: Listener
   /** Extra generator arguments every run against this broker gets. */
   readonly genArgs?: readonly string[]
+  /**
+   * The generator's mTLS client certificate comes from this subfolder of the
+   * PKI (`make-pki.sh`): `env-prod` holds one naming its environment (C18).
+   */
+  readonly clientPkiDir?: string
   /** Only these workloads run on it (others leave no row). */
   readonly onlyWorkloads?: readonly string[]
   /** Why this broker cannot run at all (missing program), or null. */
@@ -189,6 +194,8 @@ const PHIMQ_ROWS = {
     native: 'mtls',
     // tenancy: every topic of a tenant's client starts with the tenant
     genArgs: ['--topic-prefix', `${BENCH_TENANT}/`],
+    // prod refuses a client certificate that does not name its environment (C18)
+    clientPkiDir: 'env-prod',
   },
   bare: {
     name: 'phimq-bare',

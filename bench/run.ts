@@ -142,8 +142,9 @@ function stopAllAndExit(signal: NodeJS.Signals): void {
 process.once('SIGINT', stopAllAndExit)
 process.once('SIGTERM', stopAllAndExit)
 
-function mtlsArgs(ctx: BenchContext): string[] {
-  return ['--tls', '--pki', ctx.pki, '--client-id-prefix', CERT_CLIENT_ID_PREFIX]
+function mtlsArgs(ctx: BenchContext, broker: BrokerSpec): string[] {
+  const pki = broker.clientPkiDir === undefined ? ctx.pki : join(ctx.pki, broker.clientPkiDir)
+  return ['--tls', '--pki', pki, '--client-id-prefix', CERT_CLIENT_ID_PREFIX]
 }
 
 type GeneratorResult = Omit<RunRecord, 'id' | 'broker' | 'rep' | 'try' | 'contaminated'>
@@ -226,7 +227,7 @@ async function runCell(ctx: BenchContext, o: RunOptions, c: Cell, pin: boolean) 
         ...(o.quick ? w.quickArgs : []),
         '--port',
         String(port),
-        ...(c.listener === 'mtls' ? mtlsArgs(ctx) : []),
+        ...(c.listener === 'mtls' ? mtlsArgs(ctx, c.broker) : []),
         ...(c.broker.genArgs ?? []),
         '--broker-pid',
         String(broker.pid),

@@ -22,7 +22,7 @@ import { type Metrics, MetricsAuditSink } from '../monitor/metrics.js'
 import { AlertWebhook } from '../monitor/webhook.js'
 import { ingestPendingReads, PENDING_READS_POLL_MS } from './access.js'
 import { type AuditExporter, FileExporter } from './exporters.js'
-import { isSinkHealthy } from './health.js'
+import type { HealthReporting } from './health.js'
 import { OtlpHttpExporter } from './otlp-http.js'
 import { type AuditSink, JsonLinesAuditSink, MemoryAuditSink } from './sink.js'
 import { SummarizingAuditSink } from './summarize.js'
@@ -178,7 +178,7 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
     sink: outer,
     trail,
     memory,
-    acceptingWork: () => audit.onWriteFailure === 'continue' || isSinkHealthy(outer),
+    acceptingWork: acceptingWorkOf(audit.onWriteFailure, base),
     close: async () => {
       closed = true
       readsTimer?.cancel()
@@ -190,6 +190,18 @@ export function createAuditPipeline(options: AuditPipelineOptions): AuditPipelin
       await webhook?.close()
     },
   }
+}
+
+/**
+ * The back-pressure question, asked once per publish. Every wrapper of the
+ * chain passes its inner sink's health on unchanged, so the base sink's own
+ * flag (the trail flips it when writes fail and recover) is the answer: read
+ * directly, not by walking the chain.
+ */
+function acceptingWorkOf(onWriteFailure: 'refuse' | 'continue', base: AuditSink): () => boolean {
+  if (onWriteFailure === 'continue') return () => true
+  const probe = (base as Partial<HealthReporting>).healthy
+  return typeof probe === 'function' ? probe.bind(base) : () => true
 }
 
 function makeExporter(

@@ -344,10 +344,12 @@ export class Broker implements BrokerHandle {
   /**
    * Route an accepted message: retained handling [MQTT-3.3.1-5..7], then
    * every matching subscription. Returns how many sessions it went to.
+   * `now`: the clock as read once for this message, handed to every
+   * delivery (a fan-out to many sessions reads it once, not per session).
    */
-  publish(message: Message, actor: Actor | undefined): number {
+  publish(message: Message, actor: Actor | undefined, now?: number): number {
     if (message.retain) this.setRetained(message, actor)
-    return this.route(message)
+    return this.route(message, now)
   }
 
   /**
@@ -383,19 +385,19 @@ export class Broker implements BrokerHandle {
   }
 
   /** Deliver to every matching subscription; overlapping ones merged per client. */
-  route(message: Message): number {
+  route(message: Message, now?: number): number {
     const { subscribers, groups } = this.tree.match(message.topic)
     let count = 0
     if (subscribers.length === 1) {
-      count += this.#deliver(subscribers[0] as RouteEntry, message)
+      count += this.#deliver(subscribers[0] as RouteEntry, message, now)
     } else if (subscribers.length > 1) {
-      count += this.#deliverOverlapping(subscribers, message)
+      count += this.#deliverOverlapping(subscribers, message, now)
     }
-    for (const group of groups) count += this.#deliverShared(group, message)
+    for (const group of groups) count += this.#deliverShared(group, message, now)
     return count
   }
 
-  #deliver(entry: RouteEntry, message: Message): number {
+  #deliver(entry: RouteEntry, message: Message, now: number | undefined): number {
     const record = entry.record
     // [MQTT-3.8.3-3] No Local
     if (record.noLocal && message.origin === entry.clientId) return 0
@@ -406,7 +408,7 @@ export class Broker implements BrokerHandle {
     const retain = record.retainAsPublished && message.retain
     const subIds =
       record.subscriptionIdentifier === undefined ? undefined : [record.subscriptionIdentifier]
-    session.offer(message, qos, retain, subIds)
+    session.offer(message, qos, retain, subIds, now)
     return 1
   }
 
@@ -414,7 +416,7 @@ export class Broker implements BrokerHandle {
    * One delivery per client at the highest QoS of its matching
    * subscriptions, with all their identifiers [MQTT-3.3.4-2, MQTT-3.3.4-3].
    */
-  #deliverOverlapping(entries: RouteEntry[], message: Message): number {
+  #deliverOverlapping(entries: RouteEntry[], message: Message, now: number | undefined): number {
     const merged = new Map<string, { qos: Qos; retain: boolean; subIds: number[] | undefined }>()
     for (const entry of entries) {
       const record = entry.record
@@ -438,7 +440,7 @@ export class Broker implements BrokerHandle {
     for (const [clientId, d] of merged) {
       const session = this.sessions.get(clientId)
       if (!session) continue
-      session.offer(message, d.qos, d.retain, d.subIds)
+      session.offer(message, d.qos, d.retain, d.subIds, now)
       count++
     }
     return count
@@ -448,7 +450,7 @@ export class Broker implements BrokerHandle {
    * A shared subscription gets each message once, round-robin, preferring
    * members that are connected and have window to spare [MQTT-4.8.2-4].
    */
-  #deliverShared(group: ShareGroup, message: Message): number {
+  #deliverShared(group: ShareGroup, message: Message, now: number | undefined): number {
     const members = [...group.members.values()]
     const n = members.length
     if (n === 0) return 0
@@ -476,6 +478,7 @@ export class Broker implements BrokerHandle {
       qos,
       entry.record.retainAsPublished && message.retain,
       id === undefined ? undefined : [id],
+      now,
     )
     return 1
   }

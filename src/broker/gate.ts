@@ -58,12 +58,16 @@ export interface SubscribeRequest {
 export interface Gate {
   /** At CONNECT, after the protocol checks and before the session is touched. */
   authorizeConnect(request: ConnectRequest): ConnectVerdict | Promise<ConnectVerdict>
-  /** Inbound PUBLISH, after topic alias resolution; also wills when they are sent. */
-  authorizePublish(client: ClientInfo, message: Message): PublishVerdict
+  /**
+   * Inbound PUBLISH, after topic alias resolution; also wills when they are
+   * sent. `now` is the clock as read once for this message, when the caller
+   * has it (the gate reads its own clock otherwise).
+   */
+  authorizePublish(client: ClientInfo, message: Message, now?: number): PublishVerdict
   /** Each topic filter of a SUBSCRIBE. */
   authorizeSubscribe(client: ClientInfo, request: SubscribeRequest): SubscribeVerdict
-  /** Each delivery to a subscriber, including retained and queued messages. */
-  authorizeDelivery(client: ClientInfo, message: Message): boolean
+  /** Each delivery to a subscriber, including retained and queued messages; `now` as above. */
+  authorizeDelivery(client: ClientInfo, message: Message, now?: number): boolean
   /**
    * The topic (or filter) as it may appear in logs and audit events: levels
    * a PHI detector flags replaced by `***` (C21, C26). Absent = unchanged.

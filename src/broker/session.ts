@@ -119,11 +119,17 @@ export class Session {
    * Offer a message to this session. QoS 0 goes out at once or not at all;
    * QoS 1/2 go out if the window allows, else wait in the queue.
    */
-  offer(message: Message, qos: Qos, retain: boolean, subIds?: readonly number[]): void {
+  offer(
+    message: Message,
+    qos: Qos,
+    retain: boolean,
+    subIds?: readonly number[],
+    now?: number,
+  ): void {
     const engine = this.#engine
     // Strictly past: a Message Expiry Interval of 0 still reaches clients
     // connected at the moment it is published, and is never queued.
-    if (message.expiresAt !== undefined && message.expiresAt < engine.clock.now()) {
+    if (message.expiresAt !== undefined && message.expiresAt < (now ?? engine.clock.now())) {
       engine.dropped(this.clientId, message, 'expired')
       return
     }
@@ -131,7 +137,7 @@ export class Session {
     if (qos === 0) {
       // QoS 0 is not queued for an offline session.
       if (conn?.isOpen) {
-        if (!engine.gate.authorizeDelivery(this.clientInfo, message)) return
+        if (!engine.gate.authorizeDelivery(this.clientInfo, message, now)) return
         if (this.#held) this.#hold(conn, zeroOutbound(message, retain, subIds))
         else conn.sendPublish(message, 0, retain, subIds, 0, false)
       }
@@ -148,7 +154,7 @@ export class Session {
     }
     const idle = this.queue.length === 0 && this.#resend.length === 0 && this.#stored.length === 0
     if (conn?.isOpen && idle && this.inflight.size < this.window) {
-      if (!engine.gate.authorizeDelivery(this.clientInfo, message)) return
+      if (!engine.gate.authorizeDelivery(this.clientInfo, message, now)) return
       this.#transmit(out, conn, true)
       return
     }

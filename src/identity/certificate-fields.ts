@@ -21,7 +21,11 @@ export const SUBJECT_FIELDS = ['CN', 'O', 'OU'] as const
 
 /** Read the identity-relevant fields from a DER certificate. */
 export function readCertificateFields(der: Uint8Array): CertificateFields {
-  const cert = new x509.X509Certificate(der)
+  return certificateFieldsOf(new x509.X509Certificate(der))
+}
+
+/** The identity-relevant fields of a parsed certificate. */
+export function certificateFieldsOf(cert: x509.X509Certificate): CertificateFields {
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension)
   const items = san?.names.items ?? []
   const subject = new Map<string, string[]>()

@@ -208,12 +208,12 @@ export class PolicyGate implements Gate {
   // --- PUBLISH -------------------------------------------------------------
 
   /** Inbound PUBLISH (after alias resolution) and wills when sent. */
-  authorizePublish(client: ClientInfo, message: Message): PublishVerdict {
-    const checked = this.#checkPublish(client, message, 'publish')
+  authorizePublish(client: ClientInfo, message: Message, now?: number): PublishVerdict {
+    const checked = this.#checkPublish(client, message, 'publish', now)
     return checked.allow ? checked : refusal(checked)
   }
 
-  #checkPublish(client: ClientInfo, message: Message, op: string): Checked {
+  #checkPublish(client: ClientInfo, message: Message, op: string, now?: number): Checked {
     const identity = client.identity
     const topic = message.topic
     // Steps 1-4 depend on identity and topic only; a remembered allow skips them.
@@ -224,7 +224,7 @@ export class PolicyGate implements Gate {
     // Steps 5-6 depend on the message: never remembered.
     const found = this.#checkProperties(client, message, op)
     if (found) return found
-    return this.#applyClass(client, message, decision)
+    return this.#applyClass(client, message, decision, now ?? this.#clock.now())
   }
 
   #checkPublishTopic(client: ClientInfo, topic: string, op: string): TopicAllowed | Denial {
@@ -267,7 +267,7 @@ export class PolicyGate implements Gate {
     return this.#responseTopicStep(client, client.identity as Identity, responseTopic, op)
   }
 
-  #applyClass(client: ClientInfo, message: Message, decision: TopicAllowed): Checked {
+  #applyClass(client: ClientInfo, message: Message, decision: TopicAllowed, now: number): Checked {
     const identity = client.identity as Identity
     // 7. Topic class: retain, QoS, payload, expiry (C22–C24). The class
     // stamps the source (`originIdentity`) on its copy, so a retained copy
@@ -275,7 +275,7 @@ export class PolicyGate implements Gate {
     return this.#policy.classes.applyPublish(message, {
       identity,
       protocolVersion: client.protocolVersion,
-      now: this.#clock.now(),
+      now,
       ruleRetain: decision.retain,
       ruleMaxQos: decision.maxQos,
     })
@@ -358,11 +358,10 @@ export class PolicyGate implements Gate {
    * Each delivery, retained and queued ones included, so a reload takes
    * effect on messages already stored (C15, C23).
    */
-  authorizeDelivery(client: ClientInfo, message: Message): boolean {
+  authorizeDelivery(client: ClientInfo, message: Message, now = this.#clock.now()): boolean {
     const identity = client.identity
     if (!identity) return false
     const topic = message.topic
-    const now = this.#clock.now()
 
     if (message.expiresAt !== undefined && message.expiresAt <= now) return false
     let allowed = this.#delivered.get(identity, topic)

@@ -31,22 +31,36 @@ function countLevels(topic: string, max: number): number {
 export function checkTopicName(topic: string, limits: TopicLimits): TopicProblem | undefined {
   // [MQTT-4.7.3-1] at least one character
   if (topic.length === 0) return 'empty'
-  if (Buffer.byteLength(topic) > limits.maxTopicLengthBytes) return 'too-long'
+  if (isLongerThan(topic, limits.maxTopicLengthBytes)) return 'too-long'
+  // One pass: characters and levels together.
+  let levels = 1
   for (let i = 0; i < topic.length; i++) {
     const c = topic.charCodeAt(i)
     // [MQTT-3.3.2-2] no wildcard characters in a Topic Name
     if (c === 0x23 || c === 0x2b) return 'wildcard-in-name'
     // [MQTT-4.7.3-2] no U+0000
     if (c === 0) return 'null-character'
+    if (c === 0x2f) levels++
   }
-  if (countLevels(topic, limits.maxTopicLevels) > limits.maxTopicLevels) return 'too-many-levels'
+  if (levels > limits.maxTopicLevels) return 'too-many-levels'
   return undefined
+}
+
+/**
+ * True when `text` takes more than `maxBytes` in UTF-8. Each UTF-16 unit
+ * takes 1 to 3 bytes (a surrogate pair, two units, takes 4), so the length
+ * bounds the byte count on both sides and most topics are never measured.
+ */
+function isLongerThan(text: string, maxBytes: number): boolean {
+  if (text.length > maxBytes) return true
+  if (text.length * 3 <= maxBytes) return false
+  return Buffer.byteLength(text) > maxBytes
 }
 
 /** Check a Topic Filter (without any `$share/` prefix). */
 export function checkTopicFilter(filter: string, limits: TopicLimits): TopicProblem | undefined {
   if (filter.length === 0) return 'empty'
-  if (Buffer.byteLength(filter) > limits.maxTopicLengthBytes) return 'too-long'
+  if (isLongerThan(filter, limits.maxTopicLengthBytes)) return 'too-long'
   // Count first: a filter with tens of thousands of levels is refused
   // before anything is split or allocated for it.
   if (countLevels(filter, limits.maxTopicLevels) > limits.maxTopicLevels) return 'too-many-levels'

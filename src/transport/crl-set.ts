@@ -48,10 +48,15 @@ export interface CrlSubject {
 
 /**
  * The CRL view of a peer certificate. `issuerDer` (from the handshake's
- * chain) is used only if it really signed the certificate.
+ * chain) is used only if it really signed the certificate. `parsed` is the
+ * same certificate already parsed, when the caller has it.
  */
-export function crlSubjectOf(peer: X509Certificate, issuerDer: Uint8Array | undefined): CrlSubject {
-  const name = new x509.X509Certificate(peer.raw).issuerName.toArrayBuffer()
+export function crlSubjectOf(
+  peer: X509Certificate,
+  issuerDer: Uint8Array | undefined,
+  parsed: x509.X509Certificate = new x509.X509Certificate(peer.raw),
+): CrlSubject {
+  const name = parsed.issuerName.toArrayBuffer()
   const subject = { serial: peer.serialNumber, issuerNameHex: Buffer.from(name).toString('hex') }
   if (issuerDer === undefined) return subject
   const issuer = crlIssuerFromDer(issuerDer)

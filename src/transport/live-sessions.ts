@@ -3,7 +3,6 @@
  * revocation can bite them (control C11) and expiry can be warned about
  * (C12). Closing goes through the broker: DISCONNECT 0x98 and no will.
  */
-import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import type { AuditSink } from '../audit/sink.js'
 import type { BrokerHandle } from '../broker/broker-api.js'
@@ -12,6 +11,10 @@ import type { MappedIdentity } from '../identity/mapping.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { CrlSubject } from './crl-set.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
+import type { PeerView } from './peer-views.js'
+
+/** What a session keeps of the certificate it showed. */
+export type TrackedCertificate = Pick<PeerView, 'names' | 'leafDer' | 'issuerDer' | 'notAfterMs'>
 
 /** After DISCONNECT 0x98, the socket is destroyed if still open (C11: closed within 1 s). */
 const REVOKE_DESTROY_AFTER_MS = 500
@@ -66,20 +69,19 @@ export class LiveSessions {
   track(
     socket: TLSSocket,
     identity: MappedIdentity,
-    peer: X509Certificate,
-    issuerDer: Uint8Array | undefined,
+    cert: TrackedCertificate,
     crl: CrlSubject,
   ): LiveSession {
     const entry: LiveSession = {
       socket,
       identity,
-      serial: peer.serialNumber,
-      fingerprint256: peer.fingerprint256,
+      serial: cert.names.serial,
+      fingerprint256: cert.names.fingerprint256,
       remoteAddress: socket.remoteAddress ?? 'unknown',
-      leafDer: peer.raw,
-      issuerDer,
+      leafDer: cert.leafDer,
+      issuerDer: cert.issuerDer,
       crl,
-      notAfterMs: Date.parse(peer.validTo),
+      notAfterMs: cert.notAfterMs,
     }
     let set = this.#tracked.get(entry.fingerprint256)
     if (!set) {

@@ -47,8 +47,17 @@ interface Cached {
 
 /** The responder URL a certificate names in its AIA extension, if any. */
 export function responderUrlOf(certDer: Uint8Array): string | undefined {
-  const info = new X509Certificate(certDer).infoAccess ?? ''
-  return /OCSP - URI:(\S+)/.exec(info)?.[1]
+  return responderUrlIn(new X509Certificate(certDer).infoAccess)
+}
+
+/** The responder URL in a certificate's `infoAccess` text (Node's form), if any. */
+export function responderUrlIn(infoAccess: string | undefined): string | undefined {
+  return /OCSP - URI:(\S+)/.exec(infoAccess ?? '')?.[1]
+}
+
+/** The AIA responder of a certificate, when the caller has already read it. */
+export interface NamedResponder {
+  readonly url: string | undefined
 }
 
 export class OcspChecker {
@@ -62,11 +71,18 @@ export class OcspChecker {
     this.#clock = clock
   }
 
-  /** Status of `leaf`, from cache while the last answer is valid. */
-  async check(leafDer: Uint8Array, issuerDer: Uint8Array | undefined): Promise<OcspVerdict> {
+  /**
+   * Status of `leaf`, from cache while the last answer is valid. `named`
+   * saves parsing the certificate again when the caller has read its AIA.
+   */
+  async check(
+    leafDer: Uint8Array,
+    issuerDer: Uint8Array | undefined,
+    named?: NamedResponder,
+  ): Promise<OcspVerdict> {
     const cached = this.#fresh(leafDer)
     if (cached) return cached.verdict
-    const url = this.options.responderUrl ?? responderUrlOf(leafDer)
+    const url = this.options.responderUrl ?? (named ? named.url : responderUrlOf(leafDer))
     if (url === undefined) return 'no-responder'
     // Without the issuer no request can be built (CertID hashes its key).
     if (issuerDer === undefined) return 'unavailable'

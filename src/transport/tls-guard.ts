@@ -13,38 +13,41 @@
  * The guard also owns the listener's secure context: it rebuilds it when the
  * certificate, key, CA or CRL files change or the CRL refresh timer fires.
  */
-import type { X509Certificate } from 'node:crypto'
+import { X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
-import type { Server, TLSSocket, TlsOptions } from 'node:tls'
+import type {
+  PeerCertificate as PeerCertificateObject,
+  Server,
+  TLSSocket,
+  TlsOptions,
+} from 'node:tls'
 import type { TlsHandshakeFacts } from '../audit/events.js'
 import type { AuditSink } from '../audit/sink.js'
 import type { BrokerHandle, TlsFacts } from '../broker/broker-api.js'
 import { type Clock, systemClock, type TimerHandle } from '../broker/clock.js'
 import { type Logger, silentLogger } from '../broker/logger.js'
 import { ConfigError, CrlSignatureError, PhimqError } from '../errors.js'
-import { readCertificateFields } from '../identity/certificate-fields.js'
 import { checkCertificateEnv } from '../identity/environment.js'
 import { IdentityMapper, type MappedIdentity } from '../identity/mapping.js'
 import { defaultDetector } from '../phi/detectors.js'
 import { ConnectionLimits } from './connection-limits.js'
-import {
-  type CrlIssuer,
-  CrlSet,
-  type CrlSubject,
-  crlIssuersFromPem,
-  crlSubjectOf,
-} from './crl-set.js'
+import { type CrlIssuer, CrlSet, type CrlSubject, crlIssuersFromPem } from './crl-set.js'
 import { DenyList } from './deny-list.js'
 import type { ExpiryWarnings } from './expiry-warnings.js'
 import type { ResolvedTlsOptions } from './listener-options.js'
 import { LiveSessions } from './live-sessions.js'
-import { OcspChecker, type OcspVerdict } from './ocsp-checker.js'
+import { type NamedResponder, OcspChecker, type OcspVerdict } from './ocsp-checker.js'
 import { auditCertificateName, auditSni, type TextMasker } from './peer-text.js'
+import {
+  type CertificateNames,
+  certificateNames,
+  type PeerCertificate,
+  PeerViews,
+} from './peer-views.js'
 import { RefusalSummaries } from './refusal-summary.js'
 import { FileWatcher, readCrls, readServerMaterial, type ServerMaterial } from './tls-material.js'
 import { allowedCiphersFor, buildSecureContextOptions } from './tls-options.js'
 
-const DAY_MS = 86_400_000
 const EXPIRY_CHECK_MS = 3_600_000
 const ALLOWED_PROTOCOLS: ReadonlySet<string> = new Set(['TLSv1.2', 'TLSv1.3'])
 /** Issuer certificates remembered from verified client chains, to check CRL signatures. */
@@ -79,7 +82,7 @@ export class TlsGuard {
   readonly #log: Logger
   readonly #clock: Clock
   readonly #denyList: DenyList
-  readonly #mapper: IdentityMapper
+  readonly #views: PeerViews
   readonly #limits: ConnectionLimits
   readonly #allowedCiphers: ReadonlySet<string>
   readonly #ocsp: OcspChecker
@@ -115,7 +118,7 @@ export class TlsGuard {
     this.#log = (deps.logger ?? silentLogger).child({ listener: options.name })
     this.#denyList = deps.denyList ?? new DenyList()
     this.#mask = deps.maskText ?? ((text) => defaultDetector.maskText(text))
-    this.#mapper = new IdentityMapper(options.identityRules)
+    this.#views = new PeerViews(new IdentityMapper(options.identityRules))
     this.#environment = deps.environment
     // C18: on by default in prod; dev keeps accepting certificates without env.
     this.#requireEnv = options.requireEnv ?? deps.environment === 'prod'
@@ -181,19 +184,26 @@ export class TlsGuard {
    * socket is destroyed). Async only for OCSP; the socket buffers meanwhile.
    */
   async admit(socket: TLSSocket): Promise<Admission | undefined> {
-    // First: on Node 20, after getPeerX509Certificate() the detailed chain
-    // of getPeerCertificate(true) comes back without its issuer.
-    const issuerDer = issuerOf(socket)
-    const facts = this.#collectFacts(socket)
-    const peer = socket.getPeerX509Certificate()
-    const crl = peer && socket.authorized ? this.#crlSubject(peer, issuerDer) : undefined
-    const refusal = this.#checkPeer(socket, facts, peer, crl)
-    if (refusal !== undefined || !peer || !crl) {
+    // The peer certificate is read once, in Node's plain form (its
+    // X509Certificate object costs more per handshake); what follows from its
+    // bytes alone (names, fields, mapping, CRL view, AIA, lifetime) is
+    // remembered per certificate (`peer-views.ts`). Revocation is checked
+    // every time.
+    const leaf = socket.getPeerCertificate(false) as Partial<PeerCertificateObject> | null
+    const der = leaf?.raw
+    const view =
+      der && leaf?.fingerprint256 && socket.authorized
+        ? this.#views.viewOf(leaf.fingerprint256, () => readPeer(socket, der))
+        : undefined
+    const names = view?.names ?? (der ? certificateNames(new X509Certificate(der)) : undefined)
+    const facts = this.#collectFacts(socket, names)
+    const crl = view ? this.#learnIssuer(view.crl) : undefined
+    const refusal = this.#checkPeer(socket, facts, names?.fingerprint256, crl)
+    if (refusal !== undefined || !view || !crl) {
       return this.#refuse(socket, { ...facts, reason: refusal ?? 'NO_CLIENT_CERT' })
     }
 
-    const fields = readCertificateFields(peer.raw)
-    const mapped = this.#mapper.map(fields)
+    const { fields, mapped, issuerDer } = view
     if (!mapped.ok) return this.#refuse(socket, { ...facts, reason: mapped.reason })
     // An identity travels in every audit event of the connection: one that
     // holds PHI (even from our own CA) is refused, never logged (C21, C26).
@@ -208,13 +218,13 @@ export class TlsGuard {
     const warnings: string[] = []
     // Only under `crlStale: allow` does a refused CRL file get this far.
     if (this.#crlInvalid) warnings.push('CRL_SIGNATURE_INVALID')
-    const lifetime = this.#checkLifetime(peer, mapped.identity)
+    const lifetime = this.#checkLifetime(view.lifetimeDays, mapped.identity)
     if (lifetime === 'deny') {
       return this.#refuse(socket, { ...facts, reason: 'LIFETIME_ABOVE_MAX' })
     }
     if (lifetime === 'warn') warnings.push('LIFETIME_ABOVE_MAX')
 
-    const ocsp = await this.#checkOcsp(peer.raw, issuerDer)
+    const ocsp = await this.#checkOcsp(view.leafDer, issuerDer, { url: view.ocspResponder })
     if (socket.destroyed) return this.#refuse(socket, { ...facts, reason: 'CLIENT_CLOSED' })
     if (ocsp.refusal !== undefined) return this.#refuse(socket, { ...facts, reason: ocsp.refusal })
     if (ocsp.warning !== undefined) warnings.push(ocsp.warning)
@@ -226,13 +236,13 @@ export class TlsGuard {
       identity: mapped.identity,
       ...(warnings.length > 0 ? { warnings } : {}),
     })
-    this.#sessions.track(socket, mapped.identity, peer, issuerDer, crl)
+    this.#sessions.track(socket, mapped.identity, view, crl)
     return {
       identity: mapped.identity,
       tls: {
         protocol: facts.protocol ?? '',
         cipher: facts.cipher ?? '',
-        fingerprint256: peer.fingerprint256,
+        fingerprint256: view.names.fingerprint256,
       },
     }
   }
@@ -241,10 +251,11 @@ export class TlsGuard {
   async #checkOcsp(
     leafDer: Uint8Array,
     issuerDer: Uint8Array | undefined,
+    named: NamedResponder,
   ): Promise<{ refusal?: string; warning?: string }> {
     const policy = this.#o.ocsp
     if (policy.mode === 'off') return {}
-    const verdict: OcspVerdict = await this.#ocsp.check(leafDer, issuerDer)
+    const verdict: OcspVerdict = await this.#ocsp.check(leafDer, issuerDer, named)
     switch (verdict) {
       case 'good':
         return {}
@@ -313,10 +324,10 @@ export class TlsGuard {
   #checkPeer(
     socket: TLSSocket,
     facts: HandshakeFacts,
-    peer: X509Certificate | undefined,
+    fingerprint256: string | undefined,
     crl: CrlSubject | undefined,
   ): string | undefined {
-    if (!peer) return 'NO_CLIENT_CERT'
+    if (fingerprint256 === undefined) return 'NO_CLIENT_CERT'
     if (!socket.authorized || !crl) return String(socket.authorizationError ?? 'UNAUTHORIZED')
     if (this.#crlInvalid && this.#o.crlStale === 'refuse') return 'CRL_SIGNATURE_INVALID'
     // OpenSSL refuses a stale CRL by its own time; the broker's clock decides too.
@@ -326,16 +337,15 @@ export class TlsGuard {
     // Also catches what OpenSSL did not check (stale CRLs left out under
     // `allow`). Matched by issuer and serial: serials are unique per CA only.
     if (this.#crls.isRevoked(crl)) return 'CERT_REVOKED'
-    if (this.#denyList.has(peer.fingerprint256)) return 'DENY_LISTED'
+    if (this.#denyList.has(fingerprint256)) return 'DENY_LISTED'
     if (!ALLOWED_PROTOCOLS.has(facts.protocol ?? '')) return 'PROTOCOL_NOT_ALLOWED'
     if (!this.#allowedCiphers.has(facts.cipher ?? '')) return 'CIPHER_NOT_ALLOWED'
     return undefined
   }
 
   /** C12: flag client certificates that live longer than the maximum. */
-  #checkLifetime(peer: X509Certificate, identity: MappedIdentity): 'ok' | 'warn' | 'deny' {
+  #checkLifetime(days: number, identity: MappedIdentity): 'ok' | 'warn' | 'deny' {
     const policy = this.#o.certLifetime
-    const days = (Date.parse(peer.validTo) - Date.parse(peer.validFrom)) / DAY_MS
     const max = identity.role === 'device' ? policy.deviceMaxDays : policy.otherMaxDays
     if (days <= max + 1 / 24) return 'ok'
     return policy.action
@@ -346,8 +356,7 @@ export class TlsGuard {
    * names of a certificate that did not verify) is masked and capped
    * (`peer-text.ts`); a verified certificate's names are masked too.
    */
-  #collectFacts(socket: TLSSocket): HandshakeFacts {
-    const peer = socket.getPeerX509Certificate()
+  #collectFacts(socket: TLSSocket, names: CertificateNames | undefined): HandshakeFacts {
     const cipher = socket.getCipher() as { standardName?: string; name?: string } | undefined
     return {
       listener: this.#o.name,
@@ -355,7 +364,7 @@ export class TlsGuard {
       sni: auditSni(socket.servername, this.#mask),
       protocol: socket.getProtocol() ?? undefined,
       cipher: cipher?.standardName ?? cipher?.name,
-      ...(peer ? certificateFacts(peer, this.#mask, socket.authorized) : {}),
+      ...(names ? certificateFacts(names, this.#mask, socket.authorized) : {}),
     }
   }
 
@@ -380,6 +389,8 @@ export class TlsGuard {
 
   /** Close every live session whose certificate is now revoked or deny-listed (C11). */
   #enforceRevocation(cause: 'crl' | 'deny-list'): void {
+    // Nothing remembered per certificate outlives a change of revocation state.
+    this.#views.clear()
     for (const entry of this.#sessions.all()) {
       const revoked = this.#denyList.has(entry.fingerprint256) || this.#crls.isRevoked(entry.crl)
       if (revoked) this.#sessions.closeRevoked(entry, cause)
@@ -431,6 +442,7 @@ export class TlsGuard {
   #reloadDenyList(): void {
     try {
       this.#denyList.loadFile(this.#o.denyListFile as string)
+      this.#views.clear()
       this.#audit.emit({ type: 'tls.material.reloaded', listener: this.#o.name, what: 'deny-list' })
     } catch (err) {
       this.#rejectMaterial('deny-list', err)
@@ -503,9 +515,8 @@ export class TlsGuard {
     return issuers
   }
 
-  /** The CRL view of a verified peer; its issuer is remembered for CRL signature checks. */
-  #crlSubject(peer: X509Certificate, issuerDer: Uint8Array | undefined): CrlSubject {
-    const subject = crlSubjectOf(peer, issuerDer)
+  /** A verified peer's issuer is remembered for CRL signature checks. */
+  #learnIssuer(subject: CrlSubject): CrlSubject {
     const issuer = subject.issuer
     if (issuer && !this.#learnedIssuers.has(issuer.fingerprint256)) {
       if (this.#learnedIssuers.size >= LEARNED_ISSUERS_MAX) {
@@ -561,27 +572,27 @@ export class TlsGuard {
 type HandshakeFacts = Omit<TlsHandshakeFacts, 'result'>
 
 function certificateFacts(
-  peer: X509Certificate,
+  names: CertificateNames,
   mask: TextMasker,
   verified: boolean,
 ): Partial<HandshakeFacts> {
   return {
-    subject: auditCertificateName(peer.subject.split('\n').join(', '), mask, verified),
-    issuer: auditCertificateName(peer.issuer.split('\n').join(', '), mask, verified),
-    serial: peer.serialNumber,
-    fingerprint256: peer.fingerprint256,
-    validFrom: isoDate(peer.validFrom),
-    validTo: isoDate(peer.validTo),
+    subject: auditCertificateName(names.subject, mask, verified),
+    issuer: auditCertificateName(names.issuer, mask, verified),
+    serial: names.serial,
+    fingerprint256: names.fingerprint256,
+    validFrom: isoDate(names.validFrom),
+    validTo: isoDate(names.validTo),
   }
 }
 
-/** DER of the certificate that issued the peer's, from the verified chain. */
-function issuerOf(socket: TLSSocket): Uint8Array | undefined {
+/** The detailed chain, read only the first time a certificate is seen. */
+function readPeer(socket: TLSSocket, der: Uint8Array): PeerCertificate {
   const leaf = socket.getPeerCertificate(true)
   const issuer = leaf.issuerCertificate
   // A self-issued leaf points at itself: there is no separate issuer.
-  if (!issuer?.raw || issuer.fingerprint256 === leaf.fingerprint256) return undefined
-  return issuer.raw
+  const self = !issuer?.raw || issuer.fingerprint256 === leaf.fingerprint256
+  return { der, issuerDer: self ? undefined : issuer.raw }
 }
 
 function isoDate(text: string): string | undefined {

@@ -27,6 +27,18 @@ describe('Topic Names', () => {
   it('counts length in UTF-8 bytes, not characters', () => {
     assert.equal(checkTopicName('é'.repeat(33), limits), 'too-long')
   })
+  it('measures UTF-8 exactly at the limit: 3-byte characters, surrogate pairs, lone surrogates', () => {
+    // limit 64: 21 × 3 = 63 fits, 22 × 3 = 66 does not
+    assert.equal(checkTopicName('€'.repeat(21), limits), undefined)
+    assert.equal(checkTopicName('€'.repeat(22), limits), 'too-long')
+    // a surrogate pair is two UTF-16 units and four bytes
+    assert.equal(checkTopicName('\u{1F600}'.repeat(16), limits), undefined)
+    assert.equal(checkTopicName('\u{1F600}'.repeat(17), limits), 'too-long')
+    // 21 × 3 bytes and one more byte: 64 fits, one more does not
+    assert.equal(checkTopicName(`${'€'.repeat(21)}a`, limits), undefined)
+    assert.equal(checkTopicName(`${'€'.repeat(21)}ab`, limits), 'too-long')
+    assert.equal(checkTopicFilter(`${'€'.repeat(21)}ab`, limits), 'too-long')
+  })
   it('accepts names that look like JavaScript object keys', () => {
     for (const t of ['__proto__', 'constructor', 'toString', 'a/__proto__/b']) {
       assert.equal(checkTopicName(t, limits), undefined)

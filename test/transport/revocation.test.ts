@@ -89,6 +89,26 @@ describe('revocation and reload on the mqtts listener', () => {
     assert.equal(e.serial?.toLowerCase(), issued.record.serial)
   })
 
+  it('refuses a certificate seen before once a reloaded CRL revokes it (C11)', async () => {
+    const { pki, audit, listener } = await setup()
+    const { issued, client } = await connectDevice(pki, listener.port)
+    assert.equal((await lastHandshake(audit, 1)).result, 'accepted')
+    client.socket.destroy()
+
+    await pki.ca.revoke(issued.record.serial, 'keyCompromise')
+    await pki.ca.writeCrl()
+    await waitFor(() => audit.ofType('tls.material.reloaded').find((e) => e.what === 'crl'))
+    const again = await tlsClient(listener.port, {
+      cert: issued.chainPem,
+      key: issued.keyPem,
+      ca: pki.ca.rootPem,
+    })
+    await closed(again.socket)
+    const e = await lastHandshake(audit, 2)
+    assert.equal(e.result, 'refused')
+    assert.equal(e.reason, 'CERT_REVOKED')
+  })
+
   it('closes a live session within 1 s when its certificate is revoked by CRL (C11)', async () => {
     const { pki, audit, broker, listener } = await setup()
     const { issued, client } = await connectDevice(pki, listener.port)

@@ -47,7 +47,9 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   }
 
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-  let message = buildMessage(conn, packet, topic, payload)
+  // The clock is read once per message: expiry, the gate and every delivery share it.
+  const now = broker.clock.now()
+  let message = buildMessage(conn, packet, topic, payload, now)
 
   // Step 3: what the broker itself refuses.
   const refusal = checkMessage(conn, message)
@@ -57,7 +59,7 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   }
 
   // Step 4: the gate (policy, PHI guards, lifetimes).
-  const verdict = broker.gate.authorizePublish(conn.clientInfo!, message)
+  const verdict = broker.gate.authorizePublish(conn.clientInfo!, message, now)
   if (!verdict.allow) {
     refuse(conn, message, packetId, verdict.reasonCode, verdict.rule)
     return
@@ -75,7 +77,7 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   if (broker.auditTraffic) broker.emit(publishAllowedEvent(conn.clientInfo!, message))
 
   // Step 5: retained, route, acknowledge once stored.
-  const matched = broker.publish(message, conn.actor)
+  const matched = broker.publish(message, conn.actor, now)
   if (qos === 0) return
   conn.inboundUnacked++
   if (qos === 1) {
@@ -151,6 +153,7 @@ function buildMessage(
   packet: IPublishPacket,
   topic: string,
   payload: Buffer,
+  now: number,
 ): Message {
   const props = packet.properties
   if (!props) {
@@ -164,7 +167,7 @@ function buildMessage(
     origin: conn.clientId,
   }
   if (props.messageExpiryInterval !== undefined) {
-    message.expiresAt = conn.broker.clock.now() + props.messageExpiryInterval * 1000
+    message.expiresAt = now + props.messageExpiryInterval * 1000
   }
   const properties = messageProperties(props, conn.currentRaw)
   if (properties) message.properties = properties
