@@ -6,72 +6,20 @@
  * set per connection, as the TLS listener sets them.
  */
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
-import { createServer, type Server } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import { MemoryAuditSink } from '../../src/audit/sink.js'
-import { Broker } from '../../src/broker/broker.js'
-import type { ConnectionContext } from '../../src/broker/broker-api.js'
+import type mqtt from 'mqtt'
+import type { MqttClient } from 'mqtt'
 import type { Identity } from '../../src/broker/types.js'
 import { PhiDetector } from '../../src/phi/detectors.js'
-import { PolicyGate } from '../../src/policy/policy-gate.js'
 import { PropertyScreen } from '../../src/policy/property-screen.js'
 import { nextMessages } from '../helpers/broker.js'
-import { rpmPolicy, TEST_ENV } from './helpers.js'
+import { type PolicyHarness, startPolicyBroker } from './policy-harness.js'
 
 // Synthetic identifiers only.
 const SSN = '123-45-6789'
 const EMAIL = 'jane.roe@example.org'
 const PHONE = '212-555-0199'
 const MRN = 'AC00001234'
-
-interface Harness {
-  audit: MemoryAuditSink
-  connect(identity: Identity, options?: IClientOptions): Promise<MqttClient>
-  close(): Promise<void>
-}
-
-async function startPolicyBroker(): Promise<Harness> {
-  const audit = new MemoryAuditSink('test')
-  const gate = new PolicyGate({ policy: rpmPolicy(), environment: 'prod', audit, env: TEST_ENV })
-  const broker = new Broker({ gate, audit })
-  await broker.start()
-  let next: Partial<ConnectionContext> = {}
-  const server: Server = createServer((socket) => {
-    broker.handleConnection(socket, { listener: 'test', remoteAddress: '127.0.0.1', ...next })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  const clients: MqttClient[] = []
-  return {
-    audit,
-    async connect(identity, options = {}) {
-      next = { identity }
-      const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-        clientId: identity.id,
-        protocolVersion: 5,
-        reconnectPeriod: 0,
-        connectTimeout: 5000,
-        ...options,
-      })
-      clients.push(client)
-      await new Promise<void>((resolve, reject) => {
-        client.once('connect', () => resolve())
-        client.once('error', reject)
-        client.once('close', () => reject(new Error('closed before connack')))
-      })
-      return client
-    },
-    async close() {
-      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})))
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-      await broker.close()
-    },
-  }
-}
 
 const device = (id: string): Identity => ({ tenant: 'acme', role: 'device', id })
 const clinician = (id: string): Identity => ({ tenant: 'acme', role: 'clinical-app', id })
@@ -95,7 +43,7 @@ async function pubackCode(
 }
 
 describe('PHI in MQTT 5 properties is refused (C21)', () => {
-  let h: Harness
+  let h: PolicyHarness
   before(async () => {
     h = await startPolicyBroker()
   })
