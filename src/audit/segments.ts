@@ -158,3 +158,15 @@ export function readFirstLine(path: string): string | undefined {
 export function segmentPath(dir: string, name: string): string {
   return join(dir, name)
 }
+
+/** One trail line as an object; `undefined` for a torn or foreign line. */
+export function parseRecordLine(line: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(line)
+    return typeof value === 'object' && value !== null
+      ? (value as Record<string, unknown>)
+      : undefined
+  } catch {
+    return undefined
+  }
+}

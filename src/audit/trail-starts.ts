@@ -9,7 +9,7 @@
  * production data directory must not open the dev bypass.
  */
 import { join } from 'node:path'
-import { listSegments, readFirstLine, unsealText } from './segments.js'
+import { listSegments, parseRecordLine, readFirstLine, unsealText } from './segments.js'
 import { sha256Hex } from './serialize.js'
 
 /** One `audit.started` record that opens a segment. */
@@ -36,7 +36,7 @@ export function readTrailStarts(dir: string): TrailStart[] {
       starts.push({ segment })
       continue
     }
-    const record = parseObject(line)
+    const record = parseRecordLine(line)
     // Segments opened by rotation start with any record: not a start.
     if (record?.type !== 'audit.started') continue
     starts.push({
@@ -46,15 +46,4 @@ export function readTrailStarts(dir: string): TrailStart[] {
     })
   }
   return starts
-}
-
-function parseObject(line: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(line)
-    return typeof value === 'object' && value !== null
-      ? (value as Record<string, unknown>)
-      : undefined
-  } catch {
-    return undefined
-  }
 }

@@ -48,6 +48,7 @@ import {
   eventLine,
   GENESIS_HASH,
   listSegments,
+  parseRecordLine,
   readLastLine,
   readTail,
   segmentName,
@@ -458,7 +459,7 @@ function sealCrashedSegment(seal: CrashSeal): {
             .split('\n')
     let unsignedRecords = 0
     for (let i = lines.length - 1; i >= 0; i--) {
-      if (parse(lines[i] as string)?.type === CHECKPOINT_TYPE) break
+      if (parseRecordLine(lines[i] as string)?.type === CHECKPOINT_TYPE) break
       unsignedRecords++
     }
     const tornBytes = bytes.length - end
@@ -531,28 +532,17 @@ function resumePoint(dir: string): ResumePoint {
 }
 
 function isFinalCheckpoint(line: string | undefined): boolean {
-  const record = line === undefined ? undefined : parse(line)
+  const record = line === undefined ? undefined : parseRecordLine(line)
   return record?.type === CHECKPOINT_TYPE && record.final === true
 }
 
-function parse(line: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(line)
-    return typeof value === 'object' && value !== null
-      ? (value as Record<string, unknown>)
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
 function timeOf(line: string): string | undefined {
-  const time = parse(line)?.time
+  const time = parseRecordLine(line)?.time
   return typeof time === 'string' ? time : undefined
 }
 
 function seqOf(line: string): number {
-  const record = parse(line)
+  const record = parseRecordLine(line)
   const seq = record?.type === CHECKPOINT_TYPE ? record.lastSeq : record?.seq
   return typeof seq === 'number' ? seq : 0
 }
