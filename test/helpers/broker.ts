@@ -14,8 +14,8 @@ export interface TestBroker {
   readonly audit: MemoryAuditSink
   readonly port: number
   readonly url: string
-  /** Connect an MQTT.js client and wait for CONNACK. */
-  connect(options?: IClientOptions): Promise<MqttClient>
+  /** Connect an MQTT.js client and wait for CONNACK; `context` for this connection only. */
+  connect(options?: IClientOptions, context?: Partial<ConnectionContext>): Promise<MqttClient>
   close(): Promise<void>
 }
 
@@ -32,11 +32,15 @@ export async function startBroker(options: TestBrokerOptions = {}): Promise<Test
   const broker = new Broker({ ...options, audit })
   await broker.start()
   const clients: MqttClient[] = []
+  // The next accepted socket gets this context on top of `options.context`
+  // (set by `connect`; connections are made one at a time).
+  let next: Partial<ConnectionContext> | undefined
   const server: Server = createServer((socket) => {
     broker.handleConnection(socket, {
       listener: 'test',
       remoteAddress: socket.remoteAddress ?? '',
       ...options.context,
+      ...next,
     })
   })
   server.listen(0, '127.0.0.1')
@@ -49,7 +53,8 @@ export async function startBroker(options: TestBrokerOptions = {}): Promise<Test
     audit,
     port,
     url,
-    async connect(clientOptions: IClientOptions = {}) {
+    async connect(clientOptions: IClientOptions = {}, context?: Partial<ConnectionContext>) {
+      next = context
       const client = mqtt.connect(url, {
         reconnectPeriod: 0,
         connectTimeout: 5000,
