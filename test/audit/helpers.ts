@@ -1,5 +1,5 @@
 /** Shared test helpers for the audit tests: temp dirs and sample events. */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Actor, AuditEvent } from '../../src/audit/events.js'
@@ -30,4 +30,33 @@ export function denied(n: number, clientId = 'sensor-1'): AuditEvent {
     reasonCode: 0x87,
     rule: 'policy.default-deny',
   }
+}
+
+/** Synthetic identifiers (Appendix A shapes); none belongs to a person. */
+export const PHI_SAMPLES = {
+  ssn: '078-05-1120',
+  phone: '(555) 867-5309',
+  email: 'jane.doe@example.org',
+  dob: '04/12/1961',
+}
+
+/** The scan's detectors: the same shapes as the samples, found anywhere. */
+const SCAN_DETECTORS: Array<[string, RegExp]> = [
+  ['ssn', /\b\d{3}-\d{2}-\d{4}\b/],
+  ['phone', /\(?\b\d{3}\)?[ .-]\d{3}-\d{4}\b/],
+  ['email', /[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}/i],
+  ['dob', /\b\d{2}\/\d{2}\/\d{4}\b/],
+]
+
+/** Which sample shapes `text` holds. */
+export function phiHits(text: string): string[] {
+  return SCAN_DETECTORS.filter(([, re]) => re.test(text)).map(([name]) => name)
+}
+
+/** Every file below `dir`. */
+export function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? filesUnder(path) : [path]
+  })
 }

@@ -7,7 +7,7 @@
  * fields (client id, identity id), never from a topic or a payload.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -17,24 +17,7 @@ import { loadConfigFile } from '../../src/config/load.js'
 import { createLogger } from '../../src/monitor/logger.js'
 import { startServer } from '../../src/server.js'
 import { collector } from '../monitor/helpers.js'
-
-const SAMPLES = {
-  ssn: '078-05-1120',
-  phone: '(555) 867-5309',
-  email: 'jane.doe@example.org',
-  dob: '04/12/1961',
-}
-
-const DETECTORS: Array<[string, RegExp]> = [
-  ['ssn', /\b\d{3}-\d{2}-\d{4}\b/],
-  ['phone', /\(?\b\d{3}\)?[ .-]\d{3}-\d{4}\b/],
-  ['email', /[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}/i],
-  ['dob', /\b\d{2}\/\d{2}\/\d{4}\b/],
-]
-
-function hits(text: string): string[] {
-  return DETECTORS.filter(([, re]) => re.test(text)).map(([name]) => name)
-}
+import { filesUnder, PHI_SAMPLES, phiHits } from './helpers.js'
 
 /** Remove the fields that may name the client (the accountability record keeps who). */
 function stripIdentity(value: unknown): unknown {
@@ -48,13 +31,6 @@ function stripIdentity(value: unknown): unknown {
     out[k] = stripIdentity(v)
   }
   return out
-}
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name)
-    return statSync(path).isDirectory() ? filesUnder(path) : [path]
-  })
 }
 
 describe('no PHI in anything a running broker writes (#6 Proof, C26)', () => {
@@ -81,18 +57,22 @@ metrics: { enabled: false }
       const logger = createLogger({ destination: logs, level: 'debug' })
       const server = await startServer(loadConfigFile(file), { logger })
       const url = server.listeners[0]?.url ?? ''
-      const topic = `clinic-a/patients/${SAMPLES.ssn}/hr`
-      const payload = JSON.stringify({ phone: SAMPLES.phone, dob: SAMPLES.dob, ssn: SAMPLES.ssn })
+      const topic = `clinic-a/patients/${PHI_SAMPLES.ssn}/hr`
+      const payload = JSON.stringify({
+        phone: PHI_SAMPLES.phone,
+        dob: PHI_SAMPLES.dob,
+        ssn: PHI_SAMPLES.ssn,
+      })
       try {
         const sub = await mqtt.connectAsync(url, {
-          clientId: `app-${SAMPLES.email}`,
+          clientId: `app-${PHI_SAMPLES.email}`,
           protocolVersion: 5,
           reconnectPeriod: 0,
         })
-        await sub.subscribeAsync(`clinic-a/patients/${SAMPLES.ssn}/#`, { qos: 1 })
+        await sub.subscribeAsync(`clinic-a/patients/${PHI_SAMPLES.ssn}/#`, { qos: 1 })
         const got = new Promise<void>((resolve) => sub.once('message', () => resolve()))
         const pub = await mqtt.connectAsync(url, {
-          clientId: `dev-${SAMPLES.email}`,
+          clientId: `dev-${PHI_SAMPLES.email}`,
           protocolVersion: 5,
           reconnectPeriod: 0,
         })
@@ -107,7 +87,7 @@ metrics: { enabled: false }
 
       // Logs: nothing at all.
       assert.ok(logs.lines.length > 0)
-      for (const line of logs.lines) assert.deepEqual(hits(line), [], line)
+      for (const line of logs.lines) assert.deepEqual(phiHits(line), [], line)
 
       const dataDir = join(dir, 'data')
       const written = filesUnder(dataDir).filter((p) => /\.(jsonl|cef)$/.test(p))
@@ -117,19 +97,19 @@ metrics: { enabled: false }
       for (const path of written) {
         const text = readFileSync(path, 'utf8')
         // Payload-only and topic-only identifiers appear nowhere at all.
-        for (const s of [SAMPLES.ssn, SAMPLES.phone, SAMPLES.dob]) {
+        for (const s of [PHI_SAMPLES.ssn, PHI_SAMPLES.phone, PHI_SAMPLES.dob]) {
           assert.equal(text.includes(s), false, `${s} in ${path}`)
         }
         for (const line of text.split('\n').filter(Boolean)) {
-          if (hits(line).length > 0) identityHits++
+          if (phiHits(line).length > 0) identityHits++
           if (path.endsWith('.cef')) {
             const cs6 = line.slice(line.indexOf(' cs6=') + 5).replace(/\\([=\\])/g, '$1')
             const head = line.slice(0, line.indexOf(' cs6=')).replace(/ (suser|duser)=\S+/g, '')
-            assert.deepEqual(hits(head), [], head)
-            assert.deepEqual(hits(JSON.stringify(stripIdentity(JSON.parse(cs6)))), [], cs6)
+            assert.deepEqual(phiHits(head), [], head)
+            assert.deepEqual(phiHits(JSON.stringify(stripIdentity(JSON.parse(cs6)))), [], cs6)
           } else {
             const record = JSON.parse(line) as unknown
-            assert.deepEqual(hits(JSON.stringify(stripIdentity(record))), [], line)
+            assert.deepEqual(phiHits(JSON.stringify(stripIdentity(record))), [], line)
           }
         }
       }

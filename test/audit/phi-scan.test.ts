@@ -5,9 +5,8 @@
  * only inside identity fields (the accountability record keeps who).
  */
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { createServer } from 'node:tls'
 import { messageDeliveredEvent, publishAllowedEvent } from '../../src/audit/build.js'
@@ -17,28 +16,8 @@ import type { ClientInfo, Message } from '../../src/broker/types.js'
 import { parseConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/monitor/logger.js'
 import { collector } from '../monitor/helpers.js'
-import { tempDir } from './helpers.js'
+import { filesUnder, PHI_SAMPLES, phiHits, tempDir } from './helpers.js'
 import { makePki, type TestPki } from './tls-certs.js'
-
-/** Synthetic identifiers (Appendix A shapes); none belongs to a person. */
-const SAMPLES = {
-  ssn: '078-05-1120',
-  phone: '(555) 867-5309',
-  email: 'jane.doe@example.org',
-  dob: '04/12/1961',
-}
-
-/** The detectors the scan runs: same shapes as the samples, found anywhere. */
-const DETECTORS: Array<[string, RegExp]> = [
-  ['ssn', /\b\d{3}-\d{2}-\d{4}\b/],
-  ['phone', /\(?\b\d{3}\)?[ .-]\d{3}-\d{4}\b/],
-  ['email', /[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}/i],
-  ['dob', /\b\d{2}\/\d{2}\/\d{4}\b/],
-]
-
-function hits(text: string): string[] {
-  return DETECTORS.filter(([, re]) => re.test(text)).map(([name]) => name)
-}
 
 /** A record with its identity fields removed: what must be clean. */
 function withoutIdentity(record: Record<string, unknown>): Record<string, unknown> {
@@ -51,13 +30,6 @@ function withoutIdentity(record: Record<string, unknown>): Record<string, unknow
     if (identity) delete identity.id
   }
   return copy
-}
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name)
-    return statSync(path).isDirectory() ? filesUnder(path) : [path]
-  })
 }
 
 describe('no PHI in logs, audit trail or exports (C26)', () => {
@@ -105,19 +77,19 @@ audit:
 
     // 1. A client whose id carries an e-mail (allowed in the trail only).
     const client: ClientInfo = {
-      clientId: `pt-${SAMPLES.email}`,
-      identity: { id: `pt-${SAMPLES.email}`, tenant: 'clinic-a' },
-      username: SAMPLES.email,
+      clientId: `pt-${PHI_SAMPLES.email}`,
+      identity: { id: `pt-${PHI_SAMPLES.email}`, tenant: 'clinic-a' },
+      username: PHI_SAMPLES.email,
       listener: 'dev-plain',
       remoteAddress: '127.0.0.1',
       protocolVersion: 5,
     }
     const payload = Buffer.from(
       JSON.stringify({
-        ssn: SAMPLES.ssn,
-        phone: SAMPLES.phone,
-        dob: SAMPLES.dob,
-        email: SAMPLES.email,
+        ssn: PHI_SAMPLES.ssn,
+        phone: PHI_SAMPLES.phone,
+        dob: PHI_SAMPLES.dob,
+        email: PHI_SAMPLES.email,
       }),
     )
     const message: Message = { topic: 'clinic-a/vitals/bed-4', payload, qos: 2, retain: true }
@@ -165,11 +137,15 @@ audit:
 
     // 3. What the core logs, with the fields a careless caller might pass.
     logger.info(
-      { clientId: client.clientId, username: client.username, topic: `patients/${SAMPLES.ssn}` },
+      {
+        clientId: client.clientId,
+        username: client.username,
+        topic: `patients/${PHI_SAMPLES.ssn}`,
+      },
       'client connected',
     )
     logger.debug(
-      { payload, password: SAMPLES.ssn, packet: { payload, username: SAMPLES.email } },
+      { payload, password: PHI_SAMPLES.ssn, packet: { payload, username: PHI_SAMPLES.email } },
       'publish denied',
     )
 
@@ -180,7 +156,7 @@ audit:
 
     // 4. Scan. Logs: nothing at all.
     assert.ok(logs.lines.length >= 3, 'the logger wrote too little for the scan to mean anything')
-    for (const line of logs.lines) assert.deepEqual(hits(line), [], line)
+    for (const line of logs.lines) assert.deepEqual(phiHits(line), [], line)
 
     // Trail segments and JSON exports: only identity fields may hit.
     const written = filesUnder(loaded.dataDir).filter((p) => /\.(jsonl|cef)$/.test(p))
@@ -195,12 +171,12 @@ audit:
             .replace(/\\=/g, '=')
             .replace(/\\\\/g, '\\')
           const head = line.slice(0, line.indexOf(' cs6=')).replace(/ (suser|duser)=\S+/g, '')
-          assert.deepEqual(hits(head), [], head)
-          assert.deepEqual(hits(JSON.stringify(withoutIdentity(JSON.parse(cs6)))), [], cs6)
+          assert.deepEqual(phiHits(head), [], head)
+          assert.deepEqual(phiHits(JSON.stringify(withoutIdentity(JSON.parse(cs6)))), [], cs6)
         } else {
           const record = JSON.parse(line) as Record<string, unknown>
-          if (hits(line).length > 0) identityHits++
-          assert.deepEqual(hits(JSON.stringify(withoutIdentity(record))), [], line)
+          if (phiHits(line).length > 0) identityHits++
+          assert.deepEqual(phiHits(JSON.stringify(withoutIdentity(record))), [], line)
         }
       }
     }
@@ -209,14 +185,14 @@ audit:
     // Syslog bytes: the same rule, message by message.
     const syslog = Buffer.concat(received).toString('utf8')
     assert.ok(syslog.includes('publish.denied'), 'the collector received nothing')
-    for (const [name, sample] of Object.entries(SAMPLES)) {
+    for (const [name, sample] of Object.entries(PHI_SAMPLES)) {
       if (name === 'email') continue
       assert.equal(syslog.includes(sample), false, `${name} reached the collector`)
     }
     // Payload-only samples appear nowhere at all.
     for (const path of written) {
       const text = readFileSync(path, 'utf8')
-      for (const s of [SAMPLES.ssn, SAMPLES.phone, SAMPLES.dob])
+      for (const s of [PHI_SAMPLES.ssn, PHI_SAMPLES.phone, PHI_SAMPLES.dob])
         assert.equal(text.includes(s), false)
     }
   })
